@@ -1,0 +1,103 @@
+"""Models of the course and the registry of bundled, sha256-checked checkpoints.
+
+Taught in notebook 01 (the baseline CNN, loading a checkpoint safely).
+"""
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checks import check_choice
+from .integrity import data_dir, record, verified_bytes
+
+
+class BaselineCNN(nn.Module):
+    """The "vault camera": two 5x5 conv layers with max-pooling, then two linear layers.
+
+    Maps ``[B,1,28,28]`` in [0,1] to class logits ``[B,10]``. Notebook 01.
+    """
+
+    def __init__(self, width: int = 16, hidden: int = 100, num_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * width * 7 * 7, hidden), nn.ReLU(),
+            nn.Dropout(0.3), nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A bundled model: how to build it, its checkpoint file (relative to data/), a summary."""
+
+    build: Callable[[], nn.Module]
+    file: str
+    summary: str
+
+
+REGISTRY: dict[str, Pretrained] = {
+    "cnn": Pretrained(BaselineCNN, "checkpoints/cnn.pt", "baseline CNN (notebook 01)"),
+}
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters. Notebook 01."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_state(file: str, folder: Path | None = None) -> dict[str, torch.Tensor]:
+    """Check a checkpoint's sha256 against data/SHA256SUMS, then ``torch.load(weights_only=True)``.
+
+    A mismatch raises ``ChecksumError`` naming the file before anything is unpickled.
+    """
+    blob = verified_bytes(file, folder)
+    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+
+
+def load_pretrained(name: str, *, folder: Path | None = None) -> nn.Module:
+    """An eval-mode model from a bundled checkpoint (``"cnn"``, ...). Notebook 01.
+
+    Unknown names raise ``ValueError`` listing the available ones; a checkpoint whose
+    sha256 does not match raises ``ChecksumError`` and nothing is loaded.
+    """
+    spec = REGISTRY[check_choice(name, "name", REGISTRY)]
+    model = spec.build()
+    model.load_state_dict(load_state(spec.file, folder))
+    return model.eval()
+
+
+def save_pretrained(name: str, model: nn.Module, info: dict | None = None, *, folder: Path | None = None) -> str:
+    """Save a registry model's weights (and optional training info as JSON); record sha256s.
+
+    Used by ``make checkpoints``. Returns the checkpoint's sha256.
+    """
+    spec = REGISTRY[check_choice(name, "name", REGISTRY)]
+    folder = Path(folder) if folder is not None else data_dir()
+    path = folder / spec.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, path)
+    digest = record(spec.file, folder)
+    if info is not None:
+        meta = Path(spec.file).with_suffix(".json").as_posix()
+        (folder / meta).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        record(meta, folder)
+    return digest
+
+
+def training_info(name: str, *, folder: Path | None = None) -> dict:
+    """The JSON written beside a checkpoint at training time (epochs, seconds, accuracy)."""
+    spec = REGISTRY[check_choice(name, "name", REGISTRY)]
+    return json.loads(verified_bytes(Path(spec.file).with_suffix(".json").as_posix(), folder))

@@ -1,0 +1,123 @@
+"""Seeding, training with a progress bar, evaluation, and cached training.
+
+Taught in notebook 01 (training the baseline) and reused by every later notebook.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checks import check_images, check_labels, check_nonnegative
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch Generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    weight_decay: float = 0.0,
+    augment: Augment | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "training",
+) -> list[float]:
+    """Train with Adam and a one-cycle learning rate; return the mean loss of each epoch.
+
+    Batches are shuffled by a generator seeded with ``seed``, so the same seed, data
+    and model initialisation give the same run. A ``tqdm.auto`` bar shows progress.
+    """
+    check_images(x)
+    check_labels(y, len(x))
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    check_nonnegative(lr, "lr")
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * ((len(x) + batch_size - 1) // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
+    losses = []
+    model.train()
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
+    for epoch in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            idx = order[start : start + batch_size]
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            if augment is not None:
+                xb = augment(xb, generator)
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(idx)
+            bar.update(1)
+        losses.append(total / len(x))
+        bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}")
+    bar.close()
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Logits of ``model`` on ``x``, computed in batches, in eval mode, on CPU."""
+    check_images(x)
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of ``x`` that ``model`` classifies as ``y``. Notebook 01."""
+    check_labels(y, len(x))
+    return (predict(model, x).argmax(1) == y).float().mean().item()
+
+
+def train_or_load(
+    name: str,
+    train: Callable[[], tuple[nn.Module, dict]],
+    *,
+    retrain: bool = False,
+    save: bool = False,
+    folder: Path | None = None,
+) -> nn.Module:
+    """Load the bundled checkpoint ``name`` unless ``retrain``; else run ``train()``.
+
+    ``train()`` returns ``(model, info)``. With ``save=True`` the new weights and
+    ``info`` (plus the measured training time) replace the bundled checkpoint and
+    its sha256 (``make checkpoints`` does this); a notebook's retrain leaves the
+    bundled files alone. Notebook 01 shows both paths.
+    """
+    from .models import load_pretrained, save_pretrained
+
+    if not retrain:
+        return load_pretrained(name, folder=folder)
+    start = time.perf_counter()
+    model, info = train()
+    info = {**info, "train_seconds": round(time.perf_counter() - start, 1)}
+    if save:
+        save_pretrained(name, model, info, folder=folder)
+    return model.eval()
