@@ -136,3 +136,22 @@ def random_affine(
     grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
     out = torch.nn.functional.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
     return out.clamp_(0, 1)
+
+
+def describe_sources(root: str | Path | None = None) -> str:
+    """Which data sources this machine has, without touching the network. Notebook 00.
+
+    Says whether the bundled subset passes its sha256 check and whether torchvision's
+    full MNIST is already on disk under ``root``.
+    """
+    lines = []
+    try:
+        sizes = [len(load_bundled(split)[1]) for split in SPLITS]
+        lines.append(f"bundled subset: {sizes[0]} train + {sizes[1]} test images, sha256 verified")
+    except (OSError, ValueError) as error:
+        lines.append(f"bundled subset: NOT usable ({error})")
+    raw = Path(root or default_torchvision_root()) / "MNIST" / "raw"
+    found = (raw / "train-images-idx3-ubyte").exists() or (raw / "train-images-idx3-ubyte.gz").exists()
+    lines.append("torchvision MNIST: " + ("on disk, source='auto' will use it" if found else
+                 "not on disk; source='auto' downloads it where the internet is reachable, else uses the bundled subset"))
+    return "\n".join(lines)

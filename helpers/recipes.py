@@ -30,7 +30,7 @@ def train_cnn(*, epochs: int = 30, seed: int = 0, progress: bool = True) -> tupl
     info = {
         "epochs": epochs,
         "seed": seed,
-        "final_loss": round(losses[-1], 4),
+        "epoch_losses": [round(v, 4) for v in losses],
         "test_accuracy": round(accuracy(model, x_test, y_test), 4),
         "parameters": count_parameters(model),
         "torch": torch.__version__,

@@ -121,3 +121,9 @@ def train_or_load(
     if save:
         save_pretrained(name, model, info, folder=folder)
     return model.eval()
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Counts ``[true, predicted]`` as a ``num_classes x num_classes`` long tensor. Notebook 01."""
+    index = y_true.long() * num_classes + y_pred.long()
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)

@@ -1,0 +1,49 @@
+"""The setup cell every notebook runs, and the environment check of notebook 00."""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+
+import torch
+
+from .train import seed_everything
+
+
+def setup(seed: int = 0, threads: int | None = None) -> torch.device:
+    """Seed everything, cap torch's CPU threads, and return the device (the CPU).
+
+    The course's models are small: a laptop CPU trains and attacks them in
+    seconds, so the notebooks run on the CPU everywhere (Colab included) and
+    their numbers match the committed outputs. Used by every notebook's setup cell.
+    """
+    seed_everything(seed)
+    torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
+    return torch.device("cpu")
+
+
+def in_colab() -> bool:
+    """True inside Google Colab. Notebook 00."""
+    return "google.colab" in sys.modules
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the packages the course uses. Notebook 00."""
+    out = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "numpy", "matplotlib", "ipywidgets", "tqdm"):
+        try:
+            out[name] = importlib.import_module(name).__version__
+        except ImportError:
+            out[name] = "missing"
+    return out
+
+
+def environment_report() -> str:
+    """A short multi-line report: versions, platform, Colab or not, threads. Notebook 00."""
+    lines = [f"{name:>12}: {version}" for name, version in versions().items()]
+    lines.append(f"{'platform':>12}: {platform.system()} {platform.machine()}")
+    lines.append(f"{'colab':>12}: {in_colab()}")
+    lines.append(f"{'threads':>12}: {torch.get_num_threads()} (of {os.cpu_count()} CPUs)")
+    lines.append(f"{'cuda':>12}: {'available (not needed)' if torch.cuda.is_available() else 'not available (not needed)'}")
+    return "\n".join(lines)
