@@ -1,12 +1,10 @@
 """Shared fixtures: the bundled test split, the bundled "cnn" model, a copy of data/.
 
-Everything here is offline and CPU-only; sockets are blocked so that no test can
-reach the network by accident (e.g. a torchvision download).
+Everything here is offline and CPU-only (two threads, so the suite stays quick).
 """
 from __future__ import annotations
 
 import shutil
-import socket
 
 import pytest
 import torch
@@ -14,31 +12,6 @@ import torch
 from helpers.integrity import data_dir
 
 torch.set_num_threads(2)
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch, tmp_path):
-    """Fail any connection beyond loopback, and keep torchvision's default root out of ~/.cache."""
-
-    real_connect, real_create = socket.socket.connect, socket.create_connection
-
-    def loopback(address) -> bool:
-        host = address[0] if isinstance(address, tuple) else address
-        return isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1"))
-
-    def connect(self, address, *args, **kwargs):
-        if self.family == socket.AF_UNIX or loopback(address):
-            return real_connect(self, address, *args, **kwargs)
-        raise OSError("network access is disabled in the tests")
-
-    def create_connection(address, *args, **kwargs):
-        if loopback(address):
-            return real_create(address, *args, **kwargs)
-        raise OSError("network access is disabled in the tests")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "create_connection", create_connection)
-    monkeypatch.setenv("SMUDGE_TORCHVISION_ROOT", str(tmp_path / "torchvision-root"))
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import socket
 import struct
 
 import numpy as np
@@ -11,6 +12,19 @@ import torch
 
 import helpers.data as data
 from helpers.integrity import ChecksumError
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch, tmp_path):
+    """Refuse any outbound connection (a torchvision download would fail loudly, not hang),
+    and keep torchvision's default root out of ~/.cache."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access is disabled in these tests")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("SMUDGE_TORCHVISION_ROOT", str(tmp_path / "torchvision-root"))
 
 
 @pytest.fixture(scope="module")
