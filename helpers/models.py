@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -17,25 +18,37 @@ from .checks import check_choice
 from .integrity import data_dir, record, verified_bytes
 
 
+ABSENT_LOGIT = -1e4
+"""The logit a model gives a class it was never trained on: its probability is exp(-1e4), i.e. 0."""
+
+
 class BaselineCNN(nn.Module):
     """The "vault camera": two 5x5 conv layers with max-pooling, then two linear layers.
 
-    Maps ``[B,1,28,28]`` in [0,1] to class logits ``[B,10]``. Notebook 01.
+    Maps ``[B,1,28,28]`` in [0,1] to class logits ``[B,10]``. Notebook 01. With
+    ``classes=m < 10`` it is trained on the digits ``0..m-1`` only and gives the
+    others the constant logit ``ABSENT_LOGIT`` (notebook 03: pixels needed vs m).
     """
 
-    def __init__(self, width: int = 16, hidden: int = 100, num_classes: int = 10) -> None:
+    def __init__(self, width: int = 16, hidden: int = 100, classes: int = 10) -> None:
         super().__init__()
+        if not 2 <= classes <= 10:
+            raise ValueError(f"classes must be an int from 2 to 10, got {classes}")
+        self.classes = classes
         self.features = nn.Sequential(
             nn.Conv2d(1, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * width * 7 * 7, hidden), nn.ReLU(),
-            nn.Dropout(0.3), nn.Linear(hidden, num_classes),
+            nn.Dropout(0.3), nn.Linear(hidden, classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        logits = self.classifier(self.features(x))
+        if self.classes < 10:
+            logits = nn.functional.pad(logits, (0, 10 - self.classes), value=ABSENT_LOGIT)
+        return logits
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,11 @@ class Pretrained:
 
 REGISTRY: dict[str, Pretrained] = {
     "cnn": Pretrained(BaselineCNN, "checkpoints/cnn.pt", "baseline CNN (notebook 01)"),
+    **{
+        f"cnn_m{m}": Pretrained(partial(BaselineCNN, classes=m), f"checkpoints/cnn_m{m}.pt",
+                                f"baseline CNN trained on digits 0..{m - 1} only (notebook 03)")
+        for m in range(2, 10)
+    },
 }
 
 
