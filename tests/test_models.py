@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import helpers.models as models
+from helpers.models import ABSENT_LOGIT, BaselineCNN, load_pretrained
 from helpers.integrity import ChecksumError, data_dir, read_manifest
 from helpers.train import accuracy
 
@@ -155,3 +156,22 @@ def test_bundled_training_info():
     info = models.training_info("cnn")
     assert info["test_accuracy"] >= 0.98
     assert info["parameters"] == models.count_parameters(models.BaselineCNN())
+
+
+@pytest.mark.parametrize("m", [2, 5, 9])
+def test_m_class_models_only_predict_their_classes(m, test_split):
+    x, y = test_split
+    model = load_pretrained(f"cnn_m{m}")
+    logits = model(x[:500])
+    assert logits.shape == (500, 10)
+    assert (logits[:, m:] == ABSENT_LOGIT).all(), "absent classes must get the constant logit"
+    assert logits.argmax(1).max() < m
+    mine = y < m
+    assert accuracy(model, x[mine], y[mine]) >= 0.98
+
+
+def test_classes_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="classes"):
+        BaselineCNN(classes=1)
+    with pytest.raises(ValueError, match="classes"):
+        BaselineCNN(classes=11)
