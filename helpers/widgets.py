@@ -49,3 +49,271 @@ def noise_widget(model: nn.Module, image: torch.Tensor, *, label: int | None = N
         plt.show()
 
     return widgets.interactive(draw, sigma=slider)
+
+
+def norm_budget_figure(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    norm: str = "linf",
+    eps: float = 0.1,
+    *,
+    steps: int = 20,
+) -> Figure:
+    """PGD in the ``norm`` ball of radius ``eps`` on one digit: original, amplified perturbation,
+    adversarial image and class probabilities, with the perturbation's L0, L2 and Linf norms. Notebook 04.
+
+    ``norm`` is ``"linf"`` or ``"l2"``; the attack is ``helpers.attacks.pgd`` (untargeted,
+    ``steps`` steps, one random start, seed 0), so the same arguments draw the same figure.
+    """
+    from .attacks import pgd
+    from .norms import l0, l2, linf
+
+    check_images(image)
+    adv = pgd(model, image, torch.tensor([int(label)]), eps, norm=norm, steps=steps)
+    delta = adv - image
+    with torch.no_grad():
+        probs = torch.softmax(model(adv), dim=1)[0]
+    k, length, top = int(l0(delta)[0]), float(l2(delta)[0]), float(linf(delta)[0])
+    fig, axes = plt.subplots(1, 4, figsize=(10, 2.9), gridspec_kw={"width_ratios": [1, 1, 1, 1.6]})
+    axes[0].imshow(image[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"original ({label})")
+    m = max(top, 1e-12)
+    axes[1].imshow(delta[0, 0].numpy(), cmap="RdBu_r", vmin=-m, vmax=m)
+    axes[1].set_title(f"perturbation x{1 / m:.0f}" if top > 0 else "no perturbation")
+    axes[2].imshow(adv[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[2].set_title("adversarial")
+    for ax in axes[:3]:
+        ax.axis("off")
+    plot_probabilities(axes[3], probs, true_class=int(label))
+    axes[3].set_title(f"predicted {int(probs.argmax())} with probability {float(probs.max()):.2f}", fontsize=10)
+    name = {"linf": "Linf", "l2": "L2"}[norm]
+    fig.suptitle(f"PGD-{name}, eps = {eps:.2f}:   L0 = {k} pixels,   L2 = {length:.2f},   Linf = {top:.2f}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def norm_budget_widget(model: nn.Module, image: torch.Tensor, label: int, *, steps: int = 20):
+    """A norm dropdown (Linf or L2) and a budget slider that redraw ``norm_budget_figure``. Notebook 04.
+
+    Switching the norm resets the slider to that norm's range: eps in [0, 0.3] for
+    Linf, [0, 4] for L2 (an L2 budget is about ten times an Linf budget of similar
+    effect on MNIST).
+    """
+    import ipywidgets as widgets
+
+    ranges = {"linf": (0.3, 0.01, 0.1), "l2": (4.0, 0.1, 2.0)}
+    norm = widgets.Dropdown(options=[("Linf", "linf"), ("L2", "l2")], value="linf", description="norm")
+    eps = widgets.FloatSlider(value=0.1, min=0.0, max=0.3, step=0.01, description="eps", continuous_update=False)
+
+    def set_range(change: dict) -> None:
+        top, step, start = ranges[change["new"]]
+        if top > eps.max:
+            eps.max, eps.step, eps.value = top, step, start
+        else:
+            eps.value, eps.step, eps.max = start, step, top
+
+    norm.observe(set_range, names="value")
+
+    def draw(norm: str, eps: float) -> None:
+        norm_budget_figure(model, image, label, norm, eps, steps=steps)
+        plt.show()
+
+    return widgets.interactive(draw, norm=norm, eps=eps)
+
+
+UNTARGETED = -1
+"""The value of ``attack_figure``'s ``target`` for an untargeted attack. Notebook 02."""
+
+
+def attack_figure(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    norm: str = "linf",
+    eps: float = 0.2,
+    target: int = UNTARGETED,
+    *,
+    steps: int = 20,
+    restarts: int = 1,
+) -> Figure:
+    """PGD on one digit, untargeted (``target=-1``) or towards ``target``: the original, the
+    perturbation amplified, the adversarial image and the class probabilities before and
+    after. Notebook 02.
+
+    The attack is ``helpers.attacks.pgd`` (``norm`` ``"linf"`` or ``"l2"``, budget ``eps``,
+    ``steps`` steps, ``restarts`` runs, seed 0), so the same arguments draw the same figure.
+    """
+    from .attacks import pgd
+    from .plots import show_attack
+
+    check_images(image)
+    check_nonnegative(eps, "eps")
+    target = int(target)
+    targeted = target != UNTARGETED
+    goal = torch.tensor([target if targeted else int(label)])
+    adv = pgd(model, image, goal, eps, norm=norm, steps=steps, restarts=restarts, targeted=targeted)
+    name = {"linf": "Linf", "l2": "L2"}[norm]
+    aim = f"targeted at {target}" if targeted else "untargeted"
+    title = f"PGD-{name}, eps = {eps:.2f}, {aim} ({steps} steps, {restarts} run{'s' if restarts > 1 else ''})"
+    return show_attack(model, image, adv, label=int(label), title=title)
+
+
+def attack_widget(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    *,
+    norm: str = "linf",
+    eps: float = 0.2,
+    target: int = UNTARGETED,
+    steps: int = 20,
+):
+    """A budget slider, a norm dropdown (Linf or L2) and a target dropdown (untargeted or a
+    class) that redraw ``attack_figure``, starting from ``norm``, ``eps`` and ``target``. Notebook 02.
+
+    Switching the norm resets the slider to that norm's range: eps in [0, 0.3] for Linf
+    (starting at 0.2), [0, 3] for L2 (starting at 2.0).
+    """
+    import ipywidgets as widgets
+
+    ranges = {"linf": (0.3, 0.01, 0.2), "l2": (3.0, 0.1, 2.0)}
+    top, step, _ = ranges[norm]
+    norm_box = widgets.Dropdown(options=[("Linf", "linf"), ("L2", "l2")], value=norm, description="norm")
+    eps_box = widgets.FloatSlider(value=min(float(eps), top), min=0.0, max=top, step=step, description="budget",
+                                  continuous_update=False)
+    target_box = widgets.Dropdown(options=[("untargeted", UNTARGETED)] + [(str(c), c) for c in range(10)],
+                                  value=int(target), description="target")
+
+    def set_range(change: dict) -> None:
+        top, step, start = ranges[change["new"]]
+        if top > eps_box.max:
+            eps_box.max, eps_box.step, eps_box.value = top, step, start
+        else:
+            eps_box.value, eps_box.step, eps_box.max = start, step, top
+
+    norm_box.observe(set_range, names="value")
+
+    def draw(norm: str, eps: float, target: int) -> None:
+        attack_figure(model, image, label, norm, eps, target, steps=steps)
+        plt.show()
+
+    return widgets.interactive(draw, norm=norm_box, eps=eps_box, target=target_box)
+
+
+def best_l0_attack(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    pixels: int,
+    *,
+    targeted: bool = False,
+    iterations: int = 300,
+    seed: int = 0,
+) -> torch.Tensor:
+    """The best few-pixel attack on one digit within ``pixels`` changed pixels. Notebook 03.
+
+    Runs both L0 attacks of ``helpers.attacks.l0_attack`` at this budget (``"greedy"``,
+    8 candidates; ``"random_search"``, ``iterations`` iterations, seed ``seed``) and keeps
+    a success with the fewest changed pixels, else the result with the larger margin (the
+    nearer miss). ``label`` is the true class, or the target with ``targeted=True``.
+    """
+    from .attacks import l0_attack, margin
+
+    check_images(image)
+    goal = torch.tensor([int(label)])
+    best, best_key = image.clone(), None
+    for method in ("greedy", "random_search"):
+        adv = l0_attack(model, image, goal, max_pixels=int(pixels), targeted=targeted, method=method,
+                        iterations=iterations, seed=seed)
+        with torch.no_grad():
+            m = float(margin(model(adv), goal, targeted)[0])
+        changed = int((adv != image).sum())
+        key = (m > 0, -changed if m > 0 else m)
+        if best_key is None or key > best_key:
+            best, best_key = adv, key
+    return best
+
+
+def l0_budget_figure(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    pixels: int = 8,
+    target: int = UNTARGETED,
+    *,
+    iterations: int = 300,
+) -> Figure:
+    """The best attack on one digit within a budget of ``pixels`` changed pixels: the original,
+    the change (changed pixels outlined, red brighter, blue darker), the result and the class
+    probabilities before and after, re-predicted here. Notebook 03.
+
+    Untargeted with ``target=-1`` (``UNTARGETED``), else aimed at ``target``; the attack is
+    ``best_l0_attack``, so the same arguments draw the same figure.
+    """
+    import numpy as np
+
+    from .plots import mark_changed_pixels
+
+    target = int(target)
+    targeted = target != UNTARGETED
+    adv = best_l0_attack(model, image, target if targeted else int(label), int(pixels), targeted=targeted,
+                         iterations=iterations)
+    with torch.no_grad():
+        before = torch.softmax(model(image), dim=1)[0]
+        after = torch.softmax(model(adv), dim=1)[0]
+    delta = (adv - image)[0, 0].detach().cpu()
+    k = int((delta != 0).sum())
+    fig, axes = plt.subplots(1, 4, figsize=(11, 3.0), gridspec_kw={"width_ratios": [1, 1, 1, 1.9]})
+    axes[0].imshow(image[0, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"original: read as {int(before.argmax())}\n(p = {float(before.max()):.2f})", fontsize=9)
+    axes[1].imshow(delta.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+    mark_changed_pixels(axes[1], image, adv)
+    axes[1].set_title(f"the change: {k} pixel{'s' if k != 1 else ''}", fontsize=9)
+    axes[2].imshow(adv[0, 0].detach().cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+    mark_changed_pixels(axes[2], image, adv, linewidth=0.8)
+    axes[2].set_title(f"result: read as {int(after.argmax())}\n(p = {float(after.max()):.2f})", fontsize=9)
+    for ax in axes[:3]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = axes[3]
+    classes = np.arange(len(after))
+    ax.bar(classes - 0.2, before.cpu().numpy(), width=0.4, color="tab:gray", label="original")
+    ax.bar(classes + 0.2, after.cpu().numpy(), width=0.4, color="tab:red", label="attacked")
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(classes)
+    ax.set_xlabel("class")
+    ax.set_ylabel("probability")
+    ax.legend(fontsize=8, loc="upper left")
+    aim = f"targeted at {target}" if targeted else "untargeted"
+    fooled = (int(after.argmax()) == target) if targeted else (int(after.argmax()) != int(label))
+    fig.suptitle(f"best of greedy and random search within {int(pixels)} pixels, {aim}: "
+                 f"{'success' if fooled else 'not fooled'}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def l0_budget_widget(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    *,
+    pixels: int = 8,
+    target: int = UNTARGETED,
+    max_pixels: int = 30,
+):
+    """A pixel-budget slider (0 to ``max_pixels``) and a target dropdown (untargeted or a
+    class) that redraw ``l0_budget_figure``. Notebook 03.
+    """
+    import ipywidgets as widgets
+
+    budget = widgets.IntSlider(value=int(pixels), min=0, max=int(max_pixels), step=1, description="pixels",
+                               continuous_update=False)
+    aim = widgets.Dropdown(options=[("untargeted", UNTARGETED)] + [(str(c), c) for c in range(10)],
+                           value=int(target), description="target")
+
+    def draw(pixels: int, target: int) -> None:
+        l0_budget_figure(model, image, label, pixels, target)
+        plt.show()
+
+    return widgets.interactive(draw, pixels=budget, target=aim)
