@@ -2,6 +2,7 @@
 
     python benchmarks/l0_headline.py            # everything (about half an hour of one CPU core)
     python benchmarks/l0_headline.py --quick    # 100 images, 30 per model: a few minutes
+    python benchmarks/l0_headline.py --parts 24 # only parts [2] and [4]
 
 Prints, for the baseline CNN ("cnn") on 1,000 correctly classified test digits (a fixed
 random sample, seed 0): the pixels each needs for an untargeted change, a targeted change
@@ -79,6 +80,7 @@ def report(name: str, found: dict[str, torch.Tensor]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="100 images and 30 per model")
+    parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 24 (default: all)")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -91,12 +93,25 @@ def main() -> None:
     x, y = sample(cnn, x_all, y_all, n_head, 10)
     with torch.no_grad():
         runner_up = cnn(x).scatter(1, y[:, None], float("-inf")).argmax(1)
-    print(f"\n[1] baseline CNN, {len(x)} correctly classified test digits")
-    report("untargeted", attack(cnn, x, y, False))
-    report("target (y+1) % 10", attack(cnn, x, (y + 1) % 10, True))
-    report("target runner-up", attack(cnn, x, runner_up, True))
-    print(f"  ({time.perf_counter() - start:.0f} s so far)", flush=True)
+    if "1" in args.parts:
+        print(f"\n[1] baseline CNN, {len(x)} correctly classified test digits")
+        report("untargeted", attack(cnn, x, y, False))
+        report("target (y+1) % 10", attack(cnn, x, (y + 1) % 10, True))
+        report("target runner-up", attack(cnn, x, runner_up, True))
+        print(f"  ({time.perf_counter() - start:.0f} s so far)", flush=True)
 
+    if "2" in args.parts:
+        part2(x_all, y_all, n_model)
+        print(f"  ({time.perf_counter() - start:.0f} s so far)", flush=True)
+    if "3" in args.parts:
+        part3(x, y)
+    if "4" in args.parts:
+        part4(cnn, x, y)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+def part2(x_all: torch.Tensor, y_all: torch.Tensor, n_model: int) -> None:
+    """Pixels needed vs the number of classes m (min of both methods)."""
     print(f"\n[2] pixels needed vs number of classes m, {n_model} digits per model (min of both methods)")
     for m in range(2, 11):
         name = "cnn" if m == 10 else f"cnn_m{m}"
@@ -106,8 +121,10 @@ def main() -> None:
         tg = attack(model, xm, (ym + 1) % m, True)["min of both"]
         print(f"  m = {m:>2} ({name:<6}) untargeted quartiles {quartiles(un):<10} targeted (y+1)%m quartiles "
               f"{quartiles(tg):<10} failures {int(torch.isinf(un).sum())}/{int(torch.isinf(tg).sum())}", flush=True)
-    print(f"  ({time.perf_counter() - start:.0f} s so far)", flush=True)
 
+
+def part3(x: torch.Tensor, y: torch.Tensor) -> None:
+    """The exact solve of notebook 03 on softmax regression."""
     print(f"\n[3] softmax regression, exact solve (solve_few_pixels, margin 1), target (y+1) % 10, {len(x)} digits")
     x_train, y_train = data.load_dataset("mnist", "train", source="bundled", verbose=False)
     linear = linear_region.train_softmax_regression(x_train, y_train)
@@ -121,6 +138,9 @@ def main() -> None:
     print(f"  reached {reached}/{len(x)}; pixels used quartiles {quartiles(used_t)}; "
           f"within 20: {(used_t <= 20).float().mean():.1%}", flush=True)
 
+
+def part4(cnn: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """The best of the 9 targets per digit (greedy only)."""
     print(f"\n[4] baseline CNN, best of the 9 targets per digit (greedy only), {len(x)} digits")
     best = torch.full((len(x),), float("inf"))
     for shift in range(1, 10):
@@ -129,7 +149,6 @@ def main() -> None:
         best = torch.minimum(best, p)
     print(f"  within 10: {(best <= 10).float().mean():.1%}   within 20: {(best <= 20).float().mean():.1%}   "
           f"quartiles {quartiles(best)}", flush=True)
-    print(f"\ntotal {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -233,28 +233,25 @@ def _project_l2_box(delta: torch.Tensor, x: torch.Tensor, eps: float, iterations
     (A = sum of their delta_i^2) and solve s^2 A + C = eps^2: this never overshoots, only
     grows, and is exact once no further pixel clamps (a few rounds in practice).
     """
-    low, high = -x, 1 - x
-    clipped = torch.maximum(torch.minimum(delta, high), low)
-    norms = clipped.flatten(1).norm(dim=1)
-    outside = norms > eps
-    if not outside.any():
-        return clipped
-    d = delta[outside].flatten(1)
-    room = torch.where(d > 0, high[outside].flatten(1), -low[outside].flatten(1))  # b_i >= 0
-    d2, room2 = d * d, room * room
-    s = eps / d.norm(dim=1).clamp_min(1e-12)  # feasible: clamping only shrinks
+    flat, xf = delta.flatten(1), x.flatten(1)
+    size = flat.abs()
+    room = torch.where(flat > 0, 1 - xf, xf)  # b_i: how far pixel i can move that way
+    clipped = torch.minimum(size, room)
+    if not ((clipped * clipped).sum(dim=1) > eps**2).any():
+        return torch.copysign(clipped, flat).view_as(delta)
+    size2, room2 = size * size, room * room
+    s = (eps / size2.sum(dim=1).sqrt().clamp_min(1e-12)).clamp(max=1.0)  # feasible: clamping only shrinks
     for _ in range(iterations):
-        free = d2 * (s * s)[:, None] < room2
-        grow = (d2 * free).sum(dim=1)
+        free = size * s[:, None] < room
+        grow = (size2 * free).sum(dim=1)
         fixed = (room2 * ~free).sum(dim=1)
-        s_next = torch.maximum(s, ((eps**2 - fixed).clamp_min(0) / grow.clamp_min(1e-30)).sqrt().clamp(max=1.0))
+        s_next = ((eps**2 - fixed).clamp_min(0) / grow.clamp_min(1e-30)).sqrt().clamp(max=1.0)
+        s_next = torch.maximum(s, s_next)
         if torch.equal(s_next, s):
             break
         s = s_next
-    s = s * (1 - 1e-6)  # stay inside despite rounding
-    shape = (-1,) + (1,) * (delta.dim() - 1)
-    clipped[outside] = torch.maximum(torch.minimum(delta[outside] * s.view(shape), high[outside]), low[outside])
-    return clipped
+    s = torch.where(s < 1, s * (1 - 1e-6), s)  # stay inside despite rounding
+    return torch.copysign(torch.minimum(size * s[:, None], room), flat).view_as(delta)
 
 
 def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator) -> torch.Tensor:
@@ -265,47 +262,56 @@ def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Gener
     direction = torch.randn(tuple(x.shape), generator=generator).to(x)
     direction = direction / direction.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
     radius = eps * _rand((len(x), 1, 1, 1), generator, x)
-    return x + _project_l2_box(direction * radius, x, eps)
+    return (x + _project_l2_box(direction * radius, x, eps)).clamp_(0, 1)
 
 
 def _pgd_run(model, x, y, eps, norm, steps, step_size, targeted, loss, start, aim=None):
     """One PGD run from ``start``; returns the best iterate per example and its (success, objective).
 
-    ``aim`` optionally gives other classes to push towards (a targeted margin), while
-    success and "best" are still judged against ``y`` and ``targeted``.
+    Every iterate is scored by the forward pass of its own gradient step; the last one
+    needs a forward pass of its own, spent only on examples not yet fooled (for the
+    others a success is already in hand). ``aim`` optionally gives other classes to push
+    towards (a targeted margin), while success and "best" are still judged against
+    ``y`` and ``targeted``.
     """
     x_adv = start.clone()
-    best = x_adv.clone()
+    best = start
     if norm == "linf":  # the ball intersected with [0,1] is a box: [low, high]
         low, high = (x - eps).clamp_(min=0), (x + eps).clamp_(max=1)
     best_obj = torch.full((len(x),), float("-inf"), device=x.device)
     best_ok = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-    for step in range(steps + 1):
-        if step < steps:
-            if aim is None:
-                scores, obj, grad = _input_gradient(model, x_adv, y, targeted, loss)
-            else:
-                scores, _, grad = _input_gradient(model, x_adv, aim, True, "margin")
-                obj = _objective(scores, y, targeted, loss)
-        else:  # the last iterate only needs scoring
-            scores = _scores(model, x_adv)
+    shape = (-1,) + (1,) * (x.dim() - 1)
+
+    def keep_better(rows, candidate, scores, obj):
+        nonlocal best
+        ok = _succeeded(scores, y[rows], targeted)
+        better = (ok & ~best_ok[rows]) | ((ok == best_ok[rows]) & (obj > best_obj[rows]))
+        if rows is ...:
+            best = torch.where(better.view(shape), candidate, best)
+        else:
+            best[rows[better]] = candidate[better]
+        best_obj[rows] = torch.where(better, obj, best_obj[rows])
+        best_ok[rows] |= ok
+
+    for _ in range(steps):
+        if aim is None:
+            scores, obj, grad = _input_gradient(model, x_adv, y, targeted, loss)
+        else:
+            scores, _, grad = _input_gradient(model, x_adv, aim, True, "margin")
             obj = _objective(scores, y, targeted, loss)
-        ok = _succeeded(scores, y, targeted)
-        better = (ok & ~best_ok) | ((ok == best_ok) & (obj > best_obj))
-        best[better] = x_adv[better]
-        best_obj = torch.where(better, obj, best_obj)
-        best_ok |= ok
-        if step == steps:
-            break
+        keep_better(..., x_adv, scores, obj)
         if norm == "linf":
             x_adv = x_adv.add_(grad.sign_(), alpha=step_size).clamp_(low, high)
         else:
             # ignore directions the [0,1] box blocks, so the whole step goes where it can move
-            blocked = ((x_adv <= 0) & (grad < 0)) | ((x_adv >= 1) & (grad > 0))
-            grad = grad.masked_fill(blocked, 0)
-            g_norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-            delta = x_adv - x + step_size * grad / g_norm
-            x_adv = x + _project_l2_box(delta, x, eps)
+            grad.masked_fill_(torch.where(grad < 0, x_adv <= 0, x_adv >= 1), 0)
+            g_norm = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(shape)
+            delta = (x_adv - x).add_(grad.mul_(step_size / g_norm))
+            x_adv = (x + _project_l2_box(delta, x, eps)).clamp_(0, 1)  # clamp: rounding only
+    rows = (~best_ok).nonzero().squeeze(1)
+    if len(rows):
+        scores = _scores(model, x_adv[rows])
+        keep_better(rows, x_adv[rows], scores, _objective(scores, y[rows], targeted, loss))
     return best, best_ok, best_obj
 
 
@@ -649,17 +655,19 @@ def _random_search_l0(model, x, y, budget: int, targeted: bool, iterations: int,
             continue
         # drop one active slot: move the last active slot into it, shorten the set
         sub, last = pos[won], k[won] - 1
-        if prune:  # the slot whose removal leaves the best margin (tries each one)
+        if prune:  # the slot whose removal leaves the best margin: try leaving out each one
             w, kk = len(won), int(last.max()) + 1
-            leave = torch.arange(kk, device=dev)
-            trial = flat_x[won].repeat_interleave(kk, dim=0)
-            keep_slot = (slot_ids[None, :kk] != leave[:, None]).repeat(w, 1) & (slot_ids[None, :kk] <= last.repeat_interleave(kk)[:, None])
+            left_out = torch.arange(kk, device=dev)
+            # trial (i, j): image won[i] with its set minus slot j; slots it keeps are
+            # written, the rest repeat a kept slot (any one: it is written anyway)
+            in_set = slot_ids[None, None, :kk] <= last[:, None, None]
+            keeps = ((slot_ids[None, :kk] != left_out[:, None])[None] & in_set).reshape(w * kk, kk)
             tpos = sub[:, :kk].repeat_interleave(kk, dim=0)
-            tpos = torch.where(keep_slot, tpos, tpos.gather(1, keep_slot.float().argmax(dim=1, keepdim=True)))
+            tpos = torch.where(keeps, tpos, tpos.gather(1, keeps.float().argmax(dim=1, keepdim=True)))
+            trial = flat_x[won].repeat_interleave(kk, dim=0)
             trial = trial.scatter(1, tpos, far[won].repeat_interleave(kk, dim=0).gather(1, tpos))
             score = margin(_scores(model, trial.view(-1, *x.shape[1:])), y[won].repeat_interleave(kk), targeted)
-            score = score.view(w, kk)
-            score = score.masked_fill(leave[None, :] > last[:, None], float("-inf"))
+            score = score.view(w, kk).masked_fill(left_out[None, :] > last[:, None], float("-inf"))
             drop = score.argmax(dim=1)
         else:
             drop = (torch.rand(len(won), slots, generator=generator).to(dev)
@@ -754,7 +762,7 @@ def min_pixels(
     loss: str = "ce",
     candidates: int = 8,
     iterations: int = 1000,
-    patience: int = 200,
+    patience: int = 100,
     prune: bool = True,
     seed: int | None = 0,
     generator: torch.Generator | None = None,

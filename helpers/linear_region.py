@@ -14,13 +14,13 @@ Nothing is cached on disk and nothing happens on import.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from .checks import check_images, check_labels, check_nonnegative
+from .models import ABSENT_LOGIT
 
 __all__ = [
     "train_softmax_regression",
@@ -30,9 +30,6 @@ __all__ = [
     "FewPixels",
     "solve_few_pixels",
 ]
-
-_PIXELS = 28 * 28
-
 
 class ImageLinear(nn.Module):
     """A linear map on flattened images that pads absent classes, so it fits the course's model API.
@@ -54,7 +51,7 @@ class ImageLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.linear(x.flatten(1))
         pad = self.classes_out - logits.shape[1]
-        return nn.functional.pad(logits, (0, pad), value=-1e4) if pad else logits
+        return nn.functional.pad(logits, (0, pad), value=ABSENT_LOGIT) if pad else logits
 
 
 def train_softmax_regression(

@@ -289,7 +289,7 @@ def l0_budget_figure(
     fooled = (int(after.argmax()) == target) if targeted else (int(after.argmax()) != int(label))
     fig.suptitle(f"best of greedy and random search within {int(pixels)} pixels, {aim}: "
                  f"{'success' if fooled else 'not fooled'}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 

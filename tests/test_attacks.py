@@ -177,6 +177,26 @@ def test_glasses_zero_outside_mask_and_bounded(cnn, rows, eps, seed):
     assert torch.equal(worn[~mask.expand_as(worn)], x[~mask.expand_as(x)])
 
 
+@FEW
+@given(eps=st.floats(0.05, 6.0), scale=st.floats(0.01, 1.0), seed=st.integers(0, 1000))
+def test_l2_projection_is_the_nearest_point_of_ball_and_box(eps, scale, seed):
+    # reference: bisection on the scale s of clamp(s * delta, -x, 1 - x), the form the
+    # optimality conditions give; the helper must agree and be feasible
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.rand(6, 1, 28, 28, generator=gen) > 0.6) * torch.rand(6, 1, 28, 28, generator=gen)
+    delta = torch.randn(6, 1, 28, 28, generator=gen) * scale
+    out = attacks._project_l2_box(delta, x, eps)
+    assert (out.flatten(1).norm(dim=1) <= eps + 1e-5).all()
+    assert ((x + out) >= -1e-6).all() and ((x + out) <= 1 + 1e-6).all()
+    low, high = torch.zeros(6), torch.ones(6)
+    for _ in range(60):
+        mid = (low + high) / 2
+        too_far = (torch.clamp(delta * mid.view(-1, 1, 1, 1), -x, 1 - x).flatten(1).norm(dim=1) > eps)
+        high, low = torch.where(too_far, mid, high), torch.where(too_far, low, mid)
+    reference = torch.clamp(delta * low.view(-1, 1, 1, 1), -x, 1 - x)
+    assert torch.allclose(out, reference, atol=1e-4)
+
+
 # ----------------------------------------------------------------------------
 # known answers on linear models
 # ----------------------------------------------------------------------------
