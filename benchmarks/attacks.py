@@ -5,9 +5,9 @@
 
 (a) PGD overhead: wall time of PGD with k = 20 steps on 1,000 images, divided by
     k x the time of one forward + backward pass of the same batch (target <= 1.1).
-(b) Widget latency for one slider move on one image: PGD with 20 steps alone
-    (target: median <= 50 ms), and PGD plus redrawing a 4-panel matplotlib figure on an
-    Agg canvas (target: median <= 300 ms).
+(b) Widget latency for one slider move of notebook 02's attack widget on one image: the
+    PGD call alone (20 steps; target: median <= 50 ms), and the whole redraw,
+    widgets.attack_figure drawn on an Agg canvas (target: median <= 300 ms).
 (c) Peak memory of each L0 method on 1,000 images: each runs in a fresh subprocess and
     reports resource.getrusage(RUSAGE_SELF).ru_maxrss, the peak resident set size of the
     whole process (Python, torch, model and data included; target < 2 GB).
@@ -36,12 +36,11 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
-from helpers import attacks  # noqa: E402
+from helpers import attacks, widgets  # noqa: E402
 from helpers.data import load_dataset  # noqa: E402
 from helpers.models import load_pretrained  # noqa: E402
 
@@ -100,52 +99,30 @@ def bench_pgd_overhead(model, x, y, n: int, k: int, repeats: int) -> None:
 # ----------------------------------------------------------------------------
 
 
-def draw_widget_figure(model, image: torch.Tensor, adv: torch.Tensor, label: int, eps: float) -> Figure:
-    """The 4 panels a budget slider redraws: original, amplified perturbation, adversarial, probabilities."""
-    with torch.no_grad():
-        probs = torch.softmax(model(adv), dim=1)[0].numpy()
-    delta = (adv - image)[0, 0].numpy()
-    scale = max(float(np.abs(delta).max()), 1e-12)
-    fig = Figure(figsize=(10, 2.6))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.6], "wspace": 0.3})
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.12, top=0.85)
-    axes[0].imshow(image[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title(f"original ({label})")
-    axes[1].imshow(delta / scale, cmap="seismic", vmin=-1, vmax=1)
-    axes[1].set_title(f"perturbation x{1 / scale:.1f}")
-    axes[2].imshow(adv[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
-    axes[2].set_title(f"adversarial, eps {eps:.2f}")
-    for ax in axes[:3]:
-        ax.axis("off")
-    colours = ["tab:red" if i == probs.argmax() else "tab:gray" for i in range(len(probs))]
-    axes[3].bar(range(len(probs)), probs, color=colours)
-    axes[3].set_ylim(0, 1)
-    axes[3].set_xticks(range(len(probs)))
-    axes[3].set_title(f"predicted {probs.argmax()} ({probs.max():.2f})")
-    fig.canvas.draw()
-    return fig
-
-
 def bench_widget(model, x, y, moves: int, steps: int) -> None:
-    image, label = x[:1], y[:1]
+    """Time what notebook 02's widget does on one slider move: ``widgets.attack_figure``
+    (PGD on one digit, then the 4-panel figure) drawn on an Agg canvas, against the PGD
+    call inside it alone."""
+    image, label = x[:1], int(y[0])
     budgets = np.linspace(0.02, 0.3, moves)
-    attacks.pgd(model, image, label, 0.1, steps=steps)  # warm-up
-    draw_widget_figure(model, image, image, int(label), 0.0)
+    goal = torch.tensor([label])
+    warm = widgets.attack_figure(model, image, label, "linf", 0.1, steps=steps)  # warm-up
+    plt.close(warm)
     compute, both = [], []
-    for eps in budgets:
-        compute.append(timed(lambda: attacks.pgd(model, image, label, float(eps), steps=steps)))
-    for eps in budgets:
+    for eps in budgets:  # interleaved: each slider position timed both ways, back to back
+        compute.append(timed(lambda: attacks.pgd(model, image, goal, float(eps), norm="linf", steps=steps)))
+
         def move():
-            adv = attacks.pgd(model, image, label, float(eps), steps=steps)
-            draw_widget_figure(model, image, adv, int(label), float(eps))
+            fig = widgets.attack_figure(model, image, label, "linf", float(eps), steps=steps)
+            fig.canvas.draw()
+            plt.close(fig)
         both.append(timed(move))
     med_c, med_b = statistics.median(compute) * 1000, statistics.median(both) * 1000
-    print(f"(b) widget latency: one image, PGD-Linf {steps} steps, {moves} slider moves (eps 0.02..0.30), "
-          f"{torch.get_num_threads()} threads")
-    print(f"    compute alone: median {med_c:.1f} ms, max {max(compute) * 1000:.1f} ms "
+    print(f"(b) widget latency: notebook 02's attack widget, one image, PGD-Linf {steps} steps, {moves} slider moves "
+          f"(eps 0.02..0.30), {torch.get_num_threads()} threads")
+    print(f"    compute alone (attacks.pgd): median {med_c:.1f} ms, max {max(compute) * 1000:.1f} ms "
           f"({'meets' if med_c <= 50 else 'MISSES'} target median <= 50 ms)")
-    print(f"    compute + redraw of the 4-panel figure (Agg canvas): median {med_b:.1f} ms, "
+    print(f"    compute + redraw (widgets.attack_figure drawn on the Agg canvas): median {med_b:.1f} ms, "
           f"max {max(both) * 1000:.1f} ms ({'meets' if med_b <= 300 else 'MISSES'} target median <= 300 ms)")
 
 
@@ -210,7 +187,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     if "a" in parts:
-        bench_pgd_overhead(model, x, y, n=n, k=20, repeats=2 if args.quick else 3)
+        bench_pgd_overhead(model, x, y, n=n, k=20, repeats=2 if args.quick else 5)
     if "b" in parts:
         bench_widget(model, x, y, moves=5 if args.quick else 20, steps=20)
     if "c" in parts:
