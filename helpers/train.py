@@ -27,6 +27,26 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def check_targets(y: object, batch: int, name: str = "y", tol: float = 1e-4) -> bool:
+    """Check training targets; return True for soft targets, False for class indices.
+
+    Class indices: a long tensor ``[batch]`` (``checks.check_labels``). Soft targets: a
+    float tensor ``[batch, classes]`` with values in [0,1] and rows summing to 1 within
+    ``tol``. Notebook 06 trains on soft targets.
+    """
+    if not (isinstance(y, torch.Tensor) and y.is_floating_point() and y.dim() == 2):
+        check_labels(y, batch, name)
+        return False
+    if y.shape[0] != batch or y.shape[1] < 2:
+        raise ValueError(f"{name} (soft targets) must have shape [{batch}, classes] with classes >= 2, got {list(y.shape)}")
+    if y.numel() and not (torch.isfinite(y).all() and y.min() >= 0 and y.max() <= 1):
+        raise ValueError(f"{name} (soft targets) must have values in [0, 1]")
+    if y.numel() and (y.sum(dim=1) - 1).abs().max() > tol:
+        worst = (y.sum(dim=1) - 1).abs().max().item()
+        raise ValueError(f"{name} (soft targets): every row must sum to 1, one is off by {worst:.3g}")
+    return True
+
+
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -45,9 +65,13 @@ def fit(
 
     Batches are shuffled by a generator seeded with ``seed``, so the same seed, data
     and model initialisation give the same run. A ``tqdm.auto`` bar shows progress.
+
+    ``y`` is either class indices (long ``[B]``) or soft targets (float ``[B, classes]``,
+    each row a probability distribution, e.g. from ``helpers.data.soft_labels``); soft
+    targets use the probability form of ``cross_entropy`` (notebook 06).
     """
     check_images(x)
-    check_labels(y, len(x))
+    soft = check_targets(y, len(x))
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     check_nonnegative(lr, "lr")
@@ -67,7 +91,8 @@ def fit(
             xb, yb = x[idx].to(device), y[idx].to(device)
             if augment is not None:
                 xb = augment(xb, generator)
-            loss = nn.functional.cross_entropy(model(xb), yb)
+            scores = model(xb)
+            loss = nn.functional.cross_entropy(scores, yb.to(scores.dtype) if soft else yb)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
