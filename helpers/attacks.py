@@ -23,6 +23,8 @@ Conventions shared by every attack here:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -35,6 +37,7 @@ L0_METHODS = ("greedy", "random_search")
 IMAGE_SHAPE = (1, 28, 28)
 
 __all__ = [
+    "square_l2",
     "fgsm",
     "pgd",
     "glasses",
@@ -391,6 +394,62 @@ def pgd(
             best_ok[todo[better]] |= ok[better]
         out[part] = best
     return _verify(x, out, **({"linf": eps} if norm == "linf" else {"l2": eps}))
+
+
+def square_l2(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    iterations: int = 1000,
+    targeted: bool = False,
+    seed: int | None = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A gradient-free attack in the L2 ball of radius ``eps`` (with [0,1]): random search
+    with square patches, in the spirit of the L2 Square Attack (Andriushchenko et al. 2020).
+    Notebook 05.
+
+    Only the model's outputs are used, so a gradient that misleads (masked, or shattered
+    by a non-differentiable layer) cannot protect the model from it. Per example it keeps a
+    perturbation and, each iteration, proposes to move mass into a random square (side
+    shrinking from 14 to 2 pixels over the run, a random sign per square): the new
+    perturbation is rescaled to L2 ``eps``, projected onto the ball and the [0,1] box, and
+    kept when the margin loss improves. Examples already fooled are not touched again.
+    """
+    x, y = _check_inputs(model, x, y)
+    eps = check_nonnegative(eps, "eps")
+    iterations = _check_positive_int(iterations, "iterations", 0)
+    if eps == 0 or len(x) == 0:
+        return x.clone()
+    gen = _generator(seed, generator)
+    n, side = len(x), x.shape[-1]
+    # start: vertical stripes of +-eps/sqrt(pixels), a classic start for square attacks
+    signs = torch.where(_rand((n, 1, 1, side), gen, x) < 0.5, -1.0, 1.0).to(x)
+    delta = _project_l2_box(signs.expand_as(x) * eps / math.sqrt(x[0].numel()), x, eps)
+    best = margin(_scores(model, (x + delta).clamp(0, 1)), y, targeted)
+    for t in range(iterations):
+        todo = (best <= 0).nonzero().squeeze(1)
+        if len(todo) == 0:
+            break
+        size = max(2, round(14 * (1 - t / max(iterations, 1)) ** 1.5))
+        rows = (_rand((len(todo),), gen, x) * (side - size + 1)).long()
+        cols = (_rand((len(todo),), gen, x) * (side - size + 1)).long()
+        sign = torch.where(_rand((len(todo),), gen, x) < 0.5, -1.0, 1.0).to(x)
+        r = torch.arange(side, device=x.device)
+        inside = (((r[None, :] >= rows[:, None]) & (r[None, :] < (rows + size)[:, None]))[:, :, None]
+                  & ((r[None, :] >= cols[:, None]) & (r[None, :] < (cols + size)[:, None]))[:, None, :])
+        d = delta[todo].clone()
+        patch = inside[:, None].to(x) * sign.view(-1, 1, 1, 1)
+        d = d + patch * (eps / size)  # a square of total L2 mass eps, then back onto the ball
+        d = d * (eps / d.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
+        d = _project_l2_box(d, x[todo], eps)
+        cand = margin(_scores(model, (x[todo] + d).clamp(0, 1)), y[todo], targeted)
+        better = cand > best[todo]
+        delta[todo[better]] = d[better]
+        best[todo[better]] = cand[better]
+    return _verify(x, (x + delta).clamp(0, 1), l2=eps)
 
 
 # ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from torch import nn
 
 from .checks import check_choice
 from .integrity import data_dir, record, verified_bytes
+from .lipschitz import LipschitzCNN
 
 
 ABSENT_LOGIT = -1e4
@@ -67,6 +68,10 @@ REGISTRY: dict[str, Pretrained] = {
                                 f"baseline CNN trained on digits 0..{m - 1} only (notebook 03)")
         for m in range(2, 10)
     },
+    "lipschitz_cnn": Pretrained(LipschitzCNN, "checkpoints/lipschitz_cnn.pt",
+                                "CNN with every layer's operator norm held at 1 (notebook 05)"),
+    "cnn_augmented": Pretrained(BaselineCNN, "checkpoints/cnn_augmented.pt",
+                                "baseline CNN retrained on zoomed, mosaic and busy-background digits (notebook 06)"),
 }
 
 

@@ -16,6 +16,8 @@ from torch import nn
 
 from .checks import check_choice
 from .data import load_dataset, random_affine
+from .certainty import certified_accuracy, lipschitz_upper_bound
+from .lipschitz import LipschitzCNN, margin_loss
 from .models import BaselineCNN, count_parameters
 from .train import accuracy, fit, seed_everything, train_or_load
 
@@ -46,9 +48,126 @@ def train_cnn(*, classes: int = 10, epochs: int = 30, seed: int = 0, progress: b
     return model, info
 
 
+def train_lipschitz_cnn(
+    *, epochs: int = 45, margin: float = 2.5, temperature: float = 8.0, lr: float = 5e-3, seed: int = 0,
+    progress: bool = True,
+) -> tuple[nn.Module, dict]:
+    """The Lipschitz CNN (notebook 05): convolutions operator-normalised and linear layers
+    orthonormalised (Bjorck) while it trains; Adam (one-cycle, peak ``lr``), batch 128, no
+    augmentation, the margin loss (``margin`` in logits, ``temperature``); then frozen into
+    plain weights. Settings chosen on the bundled data (8,000 digits): 30 epochs gave 95.0%
+    clean and 48% certified at L2 1.58; spectral-norm linear layers instead of Bjorck, 60
+    epochs, gave 92.4% and 40%."""
+    x, y = load_dataset("mnist", "train", source="bundled", verbose=False)
+    x_test, y_test = load_dataset("mnist", "test", source="bundled", verbose=False)
+    seed_everything(seed)
+    model = LipschitzCNN(constrained=True)
+    losses = fit(model, x, y, epochs=epochs, batch_size=128, lr=lr, seed=seed, progress=progress,
+                 desc="Lipschitz CNN", loss_fn=lambda z, t: margin_loss(z, t, margin=margin, temperature=temperature))
+    model.eval().freeze()
+    bound = lipschitz_upper_bound(model)
+    radii = [0.0, 0.5, 1.0, 1.58]
+    certified = certified_accuracy(model, x_test, y_test, radii, bound)
+    info = {
+        "train_images": len(x),
+        "epochs": epochs,
+        "margin": margin,
+        "temperature": temperature,
+        "lr": lr,
+        "seed": seed,
+        "epoch_losses": [round(v, 4) for v in losses],
+        "test_accuracy": round(accuracy(model, x_test, y_test), 4),
+        "lipschitz_upper_bound": round(bound, 4),
+        "certified_accuracy": {str(r): round(float(c), 4) for r, c in zip(radii, certified)},
+        "parameters": count_parameters(model),
+        "torch": torch.__version__,
+    }
+    return model, info
+
+
+ZOOM_FACTORS = tuple(round(0.2 * 25 ** (i / 16), 4) for i in range(17))
+"""The zoom factors of ``augmented_training_set``: 17 log-spaced from 0.2 (far away) to 5 (close-up)."""
+
+
+def augmented_training_set(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training set of ``cnn_augmented`` (notebook 06): ``x`` and soft targets ``[B, 10]``.
+
+    Built once, deterministically from ``seed``, out of the ``len(x)`` digits given
+    (8,000 in the recipe), in this order:
+
+    - every digit as it is, with its one-hot label (8,000);
+    - every digit once more, zoomed by a factor drawn uniformly from ``ZOOM_FACTORS``
+      (0.2 to 5, log-spaced) and labelled by ``data.soft_labels`` with the certainty
+      ``data.zoom_certainty(factor)`` (1 for factors 0.7 to 1.4, falling smoothly to 0 at
+      0.25 and at 4; 0 means the uniform distribution) (8,000);
+    - ``len(x) // 2`` fraction-labelled mosaics (``data.mosaic``, 3x3 tiles of 9 pixels):
+      for every target class and every fraction k/9, k = 0..9, an equal share (4,000);
+    - ``len(x) // 2`` digits in front of a busy background (``data.on_background``: 4x4
+      small digits at half brightness behind, 0.99 on the foreground class) (4,000).
+
+    24,000 images in all for 8,000 digits.
+    """
+    from .data import mosaic, on_background, soft_labels, zoom_dataset
+
+    gen = torch.Generator().manual_seed(seed)
+    parts_x = [x]
+    parts_t = [soft_labels(y, 1.0)]
+    xz, tz, _ = zoom_dataset(x, y, factors=ZOOM_FACTORS, seed=seed + 1)
+    parts_x.append(xz)
+    parts_t.append(tz)
+    per_cell = max(1, len(x) // 2 // 100)
+    for k in range(10):
+        for c in range(10):
+            xm, tm = mosaic(x, y, grid=3, fraction=k / 9, target_class=c, count=per_cell,
+                            seed=seed + 1000 + 10 * k + c)
+            parts_x.append(xm)
+            parts_t.append(tm)
+    front = torch.randperm(len(x), generator=gen)[: len(x) // 2]
+    xb, tb = on_background(x[front], y[front], x, y, grid=4, foreground=0.99, background_level=0.5, seed=seed + 2)
+    parts_x.append(xb)
+    parts_t.append(tb)
+    return torch.cat(parts_x), torch.cat(parts_t)
+
+
+def train_cnn_augmented(*, epochs: int = 10, seed: int = 0, progress: bool = True) -> tuple[nn.Module, dict]:
+    """The baseline CNN retrained on what the training set never said (notebook 06).
+
+    Same architecture (``BaselineCNN``) and optimiser recipe as ``train_cnn`` (Adam,
+    one-cycle, peak lr 3e-3, batch 64, the same small random affine augmentation on
+    every image), trained with soft targets on ``augmented_training_set`` of the 8,000
+    bundled training digits: the digits themselves (8,000), zoomed out or in with soft
+    labels from the zoom schedule (8,000), fraction-labelled 3x3 mosaics (4,000) and
+    digits on a busy background (4,000). 10 epochs of 24,000 images: 3,750 optimiser
+    steps, as many as the baseline's 30 epochs of 8,000.
+    """
+    x, y = load_dataset("mnist", "train", source="bundled", verbose=False)
+    x_test, y_test = load_dataset("mnist", "test", source="bundled", verbose=False)
+    x_aug, t_aug = augmented_training_set(x, y, seed=seed)
+    seed_everything(seed)
+    model = BaselineCNN()
+    losses = fit(model, x_aug, t_aug, epochs=epochs, batch_size=64, lr=3e-3, augment=random_affine,
+                 seed=seed, progress=progress, desc="CNN, augmented")
+    info = {
+        "train_images": len(x),
+        "augmented_images": len(x_aug),
+        "mix": {"original": len(x), "zoomed": len(x), "mosaics": len(x) // 2 // 100 * 100,
+                "on_background": len(x) // 2},
+        "zoom_factors": list(ZOOM_FACTORS),
+        "epochs": epochs,
+        "seed": seed,
+        "epoch_losses": [round(v, 4) for v in losses],
+        "test_accuracy": round(accuracy(model, x_test, y_test), 4),
+        "parameters": count_parameters(model),
+        "torch": torch.__version__,
+    }
+    return model, info
+
+
 RECIPES: dict[str, Callable[..., tuple[nn.Module, dict]]] = {
     "cnn": train_cnn,
     **{f"cnn_m{m}": partial(train_cnn, classes=m) for m in range(2, 10)},
+    "lipschitz_cnn": train_lipschitz_cnn,
+    "cnn_augmented": train_cnn_augmented,
 }
 
 

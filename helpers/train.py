@@ -60,6 +60,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> list[float]:
     """Train with Adam and a one-cycle learning rate; return the mean loss of each epoch.
 
@@ -68,7 +69,8 @@ def fit(
 
     ``y`` is either class indices (long ``[B]``) or soft targets (float ``[B, classes]``,
     each row a probability distribution, e.g. from ``helpers.data.soft_labels``); soft
-    targets use the probability form of ``cross_entropy`` (notebook 06).
+    targets use the probability form of ``cross_entropy`` (notebook 06). ``loss_fn(logits, y)``
+    replaces cross-entropy (the Lipschitz CNN's margin loss, notebook 05).
     """
     check_images(x)
     soft = check_targets(y, len(x))
@@ -92,7 +94,10 @@ def fit(
             if augment is not None:
                 xb = augment(xb, generator)
             scores = model(xb)
-            loss = nn.functional.cross_entropy(scores, yb.to(scores.dtype) if soft else yb)
+            if loss_fn is not None:
+                loss = loss_fn(scores, yb)
+            else:
+                loss = nn.functional.cross_entropy(scores, yb.to(scores.dtype) if soft else yb)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

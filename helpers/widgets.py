@@ -317,3 +317,176 @@ def l0_budget_widget(
         plt.show()
 
     return widgets.interactive(draw, pixels=budget, target=aim)
+
+
+def attack_direction(model: nn.Module, image: torch.Tensor, label: int, *, reach: float = 3.0) -> torch.Tensor:
+    """A unit L2 direction from ``image`` towards an adversarial example: PGD-L2 with budget
+    ``reach`` (40 steps, 3 runs, seed 0), normalised. Notebook 05 walks along it."""
+    from .attacks import pgd
+
+    check_images(image)
+    check_nonnegative(reach, "reach")
+    adv = pgd(model, image, torch.tensor([int(label)]), reach, norm="l2", steps=40, restarts=3)
+    step = adv - image
+    return step / step.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+
+
+def walk_figure(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    distance: float,
+    direction: torch.Tensor,
+    *,
+    bound: float | None = None,
+    reach: float = 3.0,
+    points: int = 61,
+) -> Figure:
+    """Walk ``distance`` (L2) from ``image`` along ``direction`` and read the certainty:
+    the image there, the class probabilities, and the probability of ``label`` along the
+    whole walk with the current point marked. With ``bound`` (an upper bound on the
+    Lipschitz constant of the logits), the essay's criterion is drawn too: the
+    probability may fall at most ``bound / 2`` per unit of L2. Notebook 05.
+
+    The walk is clamped to [0, 1] pixel by pixel, so past the box it bends; its distance is
+    measured along the line before clamping.
+    """
+    check_images(image)
+    check_nonnegative(distance, "distance")
+    steps = torch.linspace(0, reach, points)
+    line = (image + steps.view(-1, 1, 1, 1) * direction).clamp(0, 1)
+    here = (image + float(distance) * direction).clamp(0, 1)
+    with torch.no_grad():
+        curve = torch.softmax(model(line), dim=1)[:, int(label)]
+        probs = torch.softmax(model(here), dim=1)[0]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.0), gridspec_kw={"width_ratios": [1, 1.6, 2.2]})
+    axes[0].imshow(here[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"L2 distance {float(distance):.2f}: read as {int(probs.argmax())}", fontsize=9)
+    axes[0].axis("off")
+    plot_probabilities(axes[1], probs, true_class=int(label))
+    ax = axes[2]
+    ax.plot(steps.numpy(), curve.numpy(), color="tab:blue", label=f"probability of {int(label)}")
+    ax.axvline(float(distance), color="black", linestyle=":", linewidth=1)
+    ax.plot([float(distance)], [float(probs[int(label)])], "ko")
+    if bound is not None:
+        floor = (curve[0] - bound / 2 * steps).clamp(min=0)
+        ax.plot(steps.numpy(), floor.numpy(), color="tab:red", linestyle="--",
+                label=f"lowest the criterion allows (K = {bound / 2:.2f})")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("L2 distance walked")
+    ax.set_ylabel("certainty")
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def walk_widget(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    *,
+    bound: float | None = None,
+    reach: float = 3.0,
+    distance: float = 1.0,
+):
+    """A distance slider (0 to ``reach``) that redraws ``walk_figure`` along the attack
+    direction of ``attack_direction`` (computed once, here). Notebook 05."""
+    import ipywidgets as widgets
+
+    direction = attack_direction(model, image, label, reach=reach)
+    slider = widgets.FloatSlider(value=float(distance), min=0.0, max=float(reach), step=0.05, description="distance",
+                                 continuous_update=False)
+
+    def draw(distance: float) -> None:
+        walk_figure(model, image, label, distance, direction, bound=bound, reach=reach)
+        plt.show()
+
+    return widgets.interactive(draw, distance=slider)
+
+
+ZOOM_RANGE = (0.2, 5.0)
+"""The zoom factors ``zoom_figure`` and ``zoom_widget`` cover by default: far away to close-up. Notebook 06."""
+
+
+def zoom_figure(
+    model: nn.Module,
+    image: torch.Tensor,
+    label: int,
+    factor: float,
+    *,
+    factors: torch.Tensor | None = None,
+) -> Figure:
+    """One digit zoomed by ``factor`` (``helpers.data.zoom``: < 1 far away, > 1 close-up):
+    the zoomed image, the model's class probabilities, and the certainty of ``label`` over a
+    range of zoom factors (log scale) with the current factor marked. For comparison the
+    soft-label schedule is drawn too: the probability ``data.soft_labels`` gives the true
+    class, ``c + (1 - c) / 10`` with ``c = data.zoom_certainty(factor)``. Notebook 06.
+
+    ``factors`` are the zoom factors of the curve (default: 41 log-spaced from 0.2 to 5).
+    ``image`` (``[1,1,28,28]``) is not modified.
+    """
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+    from .data import zoom, zoom_certainty
+
+    check_images(image)
+    if image.shape[0] != 1:
+        raise ValueError(f"image must be one digit [1,1,28,28], got shape {list(image.shape)}")
+    factor = float(factor)
+    if factors is None:
+        lo, hi = ZOOM_RANGE
+        factors = torch.logspace(torch.log10(torch.tensor(lo)), torch.log10(torch.tensor(hi)), 41)
+    factors = torch.as_tensor(factors, dtype=torch.float32).flatten()
+    label = int(label)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        here = zoom(image, factor)
+        probs = torch.softmax(model(here), dim=1)[0]
+        curve = torch.softmax(model(torch.cat([zoom(image, float(f)) for f in factors])), dim=1)[:, label]
+    model.train(was_training)
+    classes = probs.numel()
+    schedule = zoom_certainty(factors.double())
+    target = schedule + (1 - schedule) / classes
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.0), gridspec_kw={"width_ratios": [1, 1.6, 2.4]})
+    axes[0].imshow(here[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"zoom x{factor:.2f}: read as {int(probs.argmax())}", fontsize=9)
+    axes[0].axis("off")
+    plot_probabilities(axes[1], probs, true_class=label)
+    axes[1].set_title(f"probability of {label}: {float(probs[label]):.2f}", fontsize=9)
+    ax = axes[2]
+    ax.plot(factors.numpy(), curve.numpy(), color="tab:blue", marker=".", label=f"model: probability of {label}")
+    ax.plot(factors.numpy(), target.float().numpy(), color="tab:green", linestyle="--",
+            label="soft label: c + (1 - c) / 10")
+    ax.axvline(factor, color="black", linestyle=":", linewidth=1)
+    ax.plot([factor], [float(probs[label])], "ko")
+    ax.set_xscale("log")
+    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10) if float(factors.min()) <= t <= float(factors.max())]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("zoom factor (< 1 far away, > 1 close-up)")
+    ax.set_ylabel("certainty")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7, loc="lower center")
+    fig.tight_layout()
+    return fig
+
+
+def zoom_widget(model: nn.Module, image: torch.Tensor, label: int, *, factor: float = 1.0):
+    """A zoom slider on a log scale (0.2 to 5, starting at ``factor``) that redraws
+    ``zoom_figure``; it redraws when the slider is let go. Notebook 06."""
+    import math
+
+    import ipywidgets as widgets
+
+    lo, hi = ZOOM_RANGE
+    slider = widgets.FloatLogSlider(value=min(max(float(factor), lo), hi), base=10, min=math.log10(lo),
+                                    max=math.log10(hi), step=0.01, description="zoom", readout_format=".2f",
+                                    continuous_update=False)
+
+    def draw(factor: float) -> None:
+        zoom_figure(model, image, label, factor)
+        plt.show()
+
+    return widgets.interactive(draw, factor=slider)

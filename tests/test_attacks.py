@@ -406,3 +406,40 @@ def test_module_has_no_side_effects_on_import():
     before = torch.get_num_threads(), torch.is_grad_enabled()
     importlib.reload(attacks)
     assert (torch.get_num_threads(), torch.is_grad_enabled()) == before
+
+
+# ----------------------------------------------------------------------------
+# the gradient-free L2 attack (notebook 05)
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eps", [0.5, 2.0])
+def test_square_l2_keeps_budget_and_range(cnn, test_split, eps):
+    x, y = test_split
+    adv = attacks.square_l2(cnn, x[:40], y[:40], eps, iterations=50, seed=1)
+    assert adv.shape == x[:40].shape and adv.min() >= 0 and adv.max() <= 1
+    assert ((adv - x[:40]).flatten(1).norm(dim=1) <= eps + 1e-5).all()
+
+
+def test_square_l2_needs_no_gradient_and_succeeds_where_it_must(cnn, test_split):
+    x, y = test_split
+    x, y = x[:60], y[:60]
+
+    class NoGradient(torch.nn.Module):  # the same function, but its gradient is zero everywhere
+        def forward(self, images):
+            return cnn(images).detach() + 0 * images.sum()
+
+    adv = attacks.square_l2(NoGradient(), x, y, 3.0, iterations=300, seed=0)
+    fooled = attacks.is_adversarial(cnn, adv, y)
+    assert fooled.float().mean() >= 0.5
+    assert torch.equal(attacks.square_l2(cnn, x, y, 0.0), x)
+
+
+def test_square_l2_bad_inputs(cnn, test_split):
+    x, y = test_split
+    with pytest.raises(ValueError, match="eps"):
+        attacks.square_l2(cnn, x[:2], y[:2], -1.0)
+    with pytest.raises(ValueError, match="iterations"):
+        attacks.square_l2(cnn, x[:2], y[:2], 1.0, iterations=-3)
+    with pytest.raises(ValueError):
+        attacks.square_l2(cnn, x[:2] + 2, y[:2], 1.0)

@@ -1,0 +1,318 @@
+"""The essay's certainty criterion, measured: how fast can a model's output change?
+
+The criterion: if a network gives a certainty that an image is a cat, changing the image
+must not change that certainty by more than a constant K times the L2 size of the
+change. Notebook 05 measures K for the course's models from two sides:
+
+- **from below**, by finding changes that move the output fast: the local slope (the
+  input gradient of a class probability or of the logit margin, the spectral norm of the
+  input Jacobian) at data points, and finite differences along attack paths;
+- **from above**, for the whole model at once: the product of the operator norms of its
+  layers (each convolution treated as the linear map it is and its norm found by power
+  iteration), times 1 for each 1-Lipschitz activation or pooling.
+
+An upper bound L on the logit map certifies a radius: the logit margin (top logit minus
+runner-up) can shrink by at most sqrt(2) L per unit of L2, so no change of L2 size below
+margin / (sqrt(2) L) can change the predicted class.
+
+Nothing happens on import.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .checks import check_images, check_labels, check_nonnegative
+
+__all__ = [
+    "linear_map",
+    "operator_norm",
+    "layer_norms",
+    "lipschitz_upper_bound",
+    "input_jacobian",
+    "local_lipschitz",
+    "slopes",
+    "path_profile",
+    "certified_radius",
+    "certified_accuracy",
+    "certainty_floor",
+    "MaxMin",
+]
+
+SQRT2 = math.sqrt(2.0)
+
+
+class MaxMin(nn.Module):
+    """The MaxMin activation: channels in pairs (a, b) become (max(a, b), min(a, b)). Notebook 05.
+
+    It only sorts, so it is 1-Lipschitz in L2 and keeps the gradient's norm, unlike ReLU,
+    which throws away half of it; 1-Lipschitz networks use it for that reason (Anil et al.
+    2019, "GroupSort"). Works on ``[B, C, ...]`` with C even.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] % 2:
+            raise ValueError(f"MaxMin needs an even number of channels, got {x.shape[1]}")
+        a, b = x.chunk(2, dim=1)
+        return torch.cat([torch.maximum(a, b), torch.minimum(a, b)], dim=1)
+
+
+# ----------------------------------------------------------------------------
+# K from above: operator norms by power iteration
+# ----------------------------------------------------------------------------
+
+_LINEAR_LAYERS = (nn.Conv2d, nn.Linear)
+# layers that are 1-Lipschitz in L2 (max-pooling only when its windows do not overlap)
+_ONE_LIPSCHITZ = (nn.ReLU, MaxMin, nn.Flatten, nn.Dropout, nn.Identity, nn.Sequential)
+
+
+def linear_map(layer: nn.Module, weight: torch.Tensor | None = None):
+    """The linear part of ``layer`` (bias dropped) and its adjoint, as two functions. Notebook 05.
+
+    For ``nn.Conv2d`` the adjoint is ``torch.nn.grad.conv2d_input``: the convolution as the
+    linear operator on whole images that it is, not its kernel reshaped into a matrix.
+    ``weight`` replaces the layer's own weight (the Lipschitz CNN's parametrisation uses it).
+    """
+    w = layer.weight if weight is None else weight
+    if isinstance(layer, nn.Linear):
+        return (lambda u: u @ w.T), (lambda v, shape=None: v @ w)
+    if isinstance(layer, nn.Conv2d):
+        if layer.padding_mode != "zeros":
+            raise TypeError(f"only zero-padded convolutions are supported, got padding_mode={layer.padding_mode!r}")
+        opts = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+
+        def forward(u: torch.Tensor) -> torch.Tensor:
+            return nn.functional.conv2d(u, w, None, **opts)
+
+        def adjoint(v: torch.Tensor, shape: torch.Size | None = None) -> torch.Tensor:
+            return torch.nn.grad.conv2d_input(list(shape), w, v, **opts)
+
+        return forward, adjoint
+    raise TypeError(f"layer must be nn.Linear or nn.Conv2d, got {type(layer).__name__}")
+
+
+def operator_norm(
+    layer: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    iterations: int = 3000,
+    tol: float = 1e-5,
+    window: int = 50,
+    seed: int = 0,
+) -> float:
+    """The largest singular value of ``layer``'s linear part on inputs of ``input_shape``. Notebook 05.
+
+    Power iteration on M = A^T A: u <- M u / |M u|; the estimate |A u| for the unit vector
+    u rises towards the true norm. It stops when the estimate has grown by less than
+    ``tol`` (relative) over the last ``window`` iterations, or after ``iterations``. Power
+    iteration approaches the norm from below, slowly when the top singular values are
+    close together (as in a normalised layer), so this is an estimate, not a proof; the
+    tests check it against an exact SVD of the materialised matrix.
+    """
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    shape = torch.Size([1, *input_shape])
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        forward, adjoint = linear_map(layer, layer.weight.detach().float())
+        u = torch.randn(shape, generator=generator)
+        u = u / u.norm()
+        history = []
+        for i in range(iterations):
+            v = forward(u)
+            history.append(float(v.norm()))
+            if i >= window and history[-1] - history[-1 - window] <= tol * history[-1]:
+                break
+            u = adjoint(v, shape)
+            norm = u.norm()
+            if norm == 0:  # the zero map
+                return 0.0
+            u = u / norm
+        return float(forward(u).norm())
+
+
+def _chain(model: nn.Module, image_shape: Sequence[int]) -> list[tuple[nn.Module, torch.Size]]:
+    """The leaf modules of ``model`` in the order a forward pass runs them, with their input shapes."""
+    order: list[tuple[nn.Module, torch.Size]] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: order.append((mod, inp[0].shape[1:])))
+             for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *image_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return order
+
+
+def layer_norms(model: nn.Module, image_shape: Sequence[int] = (1, 28, 28), **power) -> list[tuple[str, float]]:
+    """Each layer of a feed-forward chain with its L2 Lipschitz constant. Notebook 05.
+
+    Linear and convolutional layers: their operator norm (``operator_norm``). ReLU,
+    MaxMin, flatten, dropout (in eval mode): 1. Max-pooling with non-overlapping windows: 1.
+    Any other module raises ``TypeError``: the bound would not be a bound.
+    """
+    was_training = model.training
+    model.eval()
+    rows = []
+    try:
+        for module, shape in _chain(model, image_shape):
+            name = type(module).__name__
+            if isinstance(module, _LINEAR_LAYERS):
+                rows.append((name, operator_norm(module, shape, **power)))
+            elif isinstance(module, nn.MaxPool2d):
+                k, s = module.kernel_size, module.stride
+                if k != s or module.padding != 0 or module.dilation != 1:
+                    raise TypeError("max-pooling with overlapping windows is not supported")
+                rows.append((name, 1.0))
+            elif isinstance(module, _ONE_LIPSCHITZ):
+                rows.append((name, 1.0))
+            else:
+                raise TypeError(f"no Lipschitz bound known for {name}; the model must be a chain of "
+                                "Linear, Conv2d, ReLU, MaxMin, MaxPool2d (non-overlapping), Flatten, Dropout")
+    finally:
+        model.train(was_training)
+    return rows
+
+
+def lipschitz_upper_bound(model: nn.Module, image_shape: Sequence[int] = (1, 28, 28), **power) -> float:
+    """An upper bound on the L2 Lipschitz constant of the logit map of ``model``. Notebook 05.
+
+    The product of ``layer_norms``: a composition changes its output by at most the
+    product of what each step can. Exact for one linear layer, usually loose for deep
+    networks, since the worst direction of one layer is rarely the worst of the next.
+    """
+    return math.prod(norm for _, norm in layer_norms(model, image_shape, **power))
+
+
+# ----------------------------------------------------------------------------
+# K from below: local slopes and attack paths
+# ----------------------------------------------------------------------------
+
+
+def input_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The Jacobian of the logits with respect to the input, ``[B, classes, pixels]``. Notebook 05."""
+    check_images(x)
+    with torch.enable_grad():
+        xg = x.detach().clone().requires_grad_(True)
+        logits = model(xg)
+        rows = [torch.autograd.grad(logits[:, k].sum(), xg, retain_graph=k < logits.shape[1] - 1)[0].flatten(1)
+                for k in range(logits.shape[1])]
+    return torch.stack(rows, dim=1)
+
+
+def local_lipschitz(model: nn.Module, x: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
+    """Per image, the spectral norm of the logits' input Jacobian: the model's Lipschitz
+    constant in an infinitesimal neighbourhood, so a lower bound on the global one. Notebook 05.
+    """
+    out = [torch.linalg.matrix_norm(input_jacobian(model, x[i : i + batch_size]), ord=2)
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out)
+
+
+def slopes(model: nn.Module, x: torch.Tensor, batch_size: int = 250) -> dict[str, torch.Tensor]:
+    """Per image, the L2 norm of the input gradient of (a) the predicted class's probability
+    and (b) the logit margin (predicted minus runner-up). Notebook 05.
+
+    (a) is the essay's "certainty" slope. (b) divided by sqrt(2) is a lower bound on the
+    Lipschitz constant of the logit map (a margin is a difference of two logits).
+    """
+    check_images(x)
+    prob, margin = [], []
+    for i in range(0, len(x), batch_size):
+        with torch.enable_grad():
+            xb = x[i : i + batch_size].detach().clone().requires_grad_(True)
+            logits = model(xb)
+            top2 = logits.topk(2, dim=1)
+            pred, runner = top2.indices[:, 0], top2.indices[:, 1]
+            p = torch.softmax(logits, dim=1).gather(1, pred[:, None])[:, 0]
+            m = top2.values[:, 0] - top2.values[:, 1]
+            gp = torch.autograd.grad(p.sum(), xb, retain_graph=True)[0]
+            gm = torch.autograd.grad(m.sum(), xb)[0]
+        prob.append(gp.flatten(1).norm(dim=1))
+        margin.append(gm.flatten(1).norm(dim=1))
+    return {"probability": torch.cat(prob), "margin": torch.cat(margin)}
+
+
+def path_profile(model: nn.Module, x: torch.Tensor, x_end: torch.Tensor, points: int = 50) -> dict[str, torch.Tensor]:
+    """Walk from ``x`` to ``x_end`` in a straight line and read the model along the way. Notebook 05.
+
+    Returns ``distance`` ``[B, points]`` (L2 from ``x``), ``logits`` ``[B, points, classes]``,
+    ``probability`` (of the class predicted at ``x``) and ``slope``: per image, the largest
+    ``|logits(a) - logits(b)| / |a - b|`` between neighbouring points, a lower bound on
+    the Lipschitz constant of the logit map (finite differences, no gradients).
+    """
+    check_images(x)
+    check_images(x_end, "x_end")
+    if x.shape != x_end.shape:
+        raise ValueError(f"x and x_end must have the same shape, got {tuple(x.shape)} and {tuple(x_end.shape)}")
+    if points < 2:
+        raise ValueError(f"points must be >= 2, got {points}")
+    t = torch.linspace(0, 1, points)
+    direction = (x_end - x).flatten(1)
+    length = direction.norm(dim=1)
+    walk = x.flatten(1)[:, None, :] + t[None, :, None] * direction[:, None, :]
+    with torch.no_grad():
+        logits = model(walk.reshape(-1, *x.shape[1:])).reshape(len(x), points, -1)
+    pred = logits[:, 0].argmax(dim=1)
+    probability = torch.softmax(logits, dim=2).gather(2, pred[:, None, None].expand(-1, points, 1))[..., 0]
+    step = (length / (points - 1)).clamp_min(1e-12)
+    slope = (logits[:, 1:] - logits[:, :-1]).norm(dim=2).amax(dim=1) / step
+    return {"distance": length[:, None] * t[None, :], "logits": logits, "probability": probability, "slope": slope}
+
+
+# ----------------------------------------------------------------------------
+# certificates
+# ----------------------------------------------------------------------------
+
+
+def certified_radius(model: nn.Module, x: torch.Tensor, bound: float | None = None) -> torch.Tensor:
+    """Per image, an L2 radius within which the predicted class provably cannot change. Notebook 05.
+
+    ``margin / (sqrt(2) * bound)``, with the logit margin (top logit minus runner-up) and
+    ``bound`` an upper bound on the Lipschitz constant of the logit map
+    (``lipschitz_upper_bound(model)`` when not given). 0 where the margin is 0.
+    """
+    check_images(x)
+    if bound is None:
+        bound = lipschitz_upper_bound(model, x.shape[1:])
+    if not bound > 0 or not math.isfinite(bound):
+        raise ValueError(f"bound must be a positive finite number, got {bound}")
+    with torch.no_grad():
+        logits = torch.cat([model(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+    top2 = logits.topk(2, dim=1).values
+    return ((top2[:, 0] - top2[:, 1]) / (SQRT2 * bound)).clamp_min(0)
+
+
+def certified_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float], bound: float | None = None
+) -> torch.Tensor:
+    """For each radius in ``radii``, the fraction of images classified correctly *and*
+    certified at that radius. Notebook 05."""
+    check_labels(y, len(x))
+    for r in radii:
+        check_nonnegative(r, "radii")
+    with torch.no_grad():
+        pred = torch.cat([model(x[i : i + 1000]) for i in range(0, len(x), 1000)]).argmax(dim=1)
+    radius = certified_radius(model, x, bound)
+    right = pred == y
+    return torch.tensor([float((right & (radius >= r)).float().mean()) for r in radii])
+
+
+def certainty_floor(model: nn.Module, x: torch.Tensor, radius: float, bound: float | None = None) -> torch.Tensor:
+    """The essay's criterion in its own terms: per image, the lowest the probability of the
+    predicted class can fall under any change of L2 size at most ``radius``. Notebook 05.
+
+    The softmax's Jacobian has spectral norm at most 1/2, so a probability moves by at
+    most ``bound / 2`` per unit of L2: K = bound / 2 for certainty.
+    """
+    check_images(x)
+    check_nonnegative(radius, "radius")
+    if bound is None:
+        bound = lipschitz_upper_bound(model, x.shape[1:])
+    with torch.no_grad():
+        p = torch.softmax(model(x), dim=1).amax(dim=1)
+    return (p - bound / 2 * radius).clamp_min(0)

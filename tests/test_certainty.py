@@ -1,0 +1,174 @@
+"""helpers.certainty and helpers.lipschitz: bounds that are bounds, certificates no attack beats."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import attacks, certainty, lipschitz
+
+
+def dense_matrix(layer: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """The layer's linear part as an explicit matrix (columns: images of the basis vectors)."""
+    n = math.prod(input_shape)
+    basis = torch.eye(n, dtype=torch.float64).reshape(n, *input_shape)
+    forward, _ = certainty.linear_map(layer, layer.weight.detach().double())
+    with torch.no_grad():
+        return forward(basis).reshape(n, -1).T
+
+
+@pytest.mark.parametrize("out_features,in_features", [(7, 5), (30, 64), (10, 3)])
+def test_power_iteration_matches_exact_svd_on_dense_layers(out_features, in_features):
+    torch.manual_seed(out_features)
+    layer = nn.Linear(in_features, out_features)
+    exact = torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2).item()
+    assert certainty.operator_norm(layer, (in_features,)) == pytest.approx(exact, rel=1e-4)
+
+
+@pytest.mark.parametrize("stride,padding,kernel", [(1, 1, 3), (2, 1, 4), (1, 0, 5), (2, 2, 5)])
+def test_power_iteration_matches_exact_svd_on_convolutions(stride, padding, kernel):
+    torch.manual_seed(kernel + stride)
+    layer = nn.Conv2d(3, 4, kernel, stride=stride, padding=padding)
+    shape = (3, 9, 9)
+    exact = torch.linalg.matrix_norm(dense_matrix(layer, shape), ord=2).item()
+    assert certainty.operator_norm(layer, shape) == pytest.approx(exact, rel=1e-4)
+    # the reshaped kernel is a different number: the course does not use it
+    reshaped = torch.linalg.matrix_norm(layer.weight.detach().double().flatten(1), ord=2).item()
+    assert abs(reshaped - exact) > 1e-3
+
+
+def test_adjoint_is_the_transpose():
+    torch.manual_seed(0)
+    layer = nn.Conv2d(2, 3, 4, stride=2, padding=1)
+    forward, adjoint = certainty.linear_map(layer)
+    u, v = torch.randn(1, 2, 10, 10), torch.randn(1, 3, 5, 5)
+    with torch.no_grad():
+        assert (forward(u) * v).sum().item() == pytest.approx((u * adjoint(v, u.shape)).sum().item(), rel=1e-4)
+
+
+def test_bound_of_a_single_linear_layer_is_exact():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    exact = torch.linalg.matrix_norm(model[1].weight.detach().double(), ord=2).item()
+    assert certainty.lipschitz_upper_bound(model) == pytest.approx(exact, rel=1e-4)
+
+
+def test_unknown_layers_refuse_to_be_bounded():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.Tanh())
+    with pytest.raises(TypeError, match="Tanh"):
+        certainty.lipschitz_upper_bound(model)
+    with pytest.raises(TypeError, match="overlapping"):
+        certainty.lipschitz_upper_bound(nn.Sequential(nn.MaxPool2d(3, stride=1), nn.Flatten()))
+
+
+def test_upper_bound_beats_every_measured_slope(cnn, test_split):
+    x, y = test_split
+    x = x[:1000]
+    bound = certainty.lipschitz_upper_bound(cnn)
+    local = certainty.local_lipschitz(cnn, x[:200])
+    margins = certainty.slopes(cnn, x)["margin"] / math.sqrt(2)
+    adv = attacks.pgd(cnn, x[:200], y[:200], 2.0, norm="l2", steps=10, seed=0)
+    path = certainty.path_profile(cnn, x[:200], adv, points=20)["slope"]
+    assert len(margins) == 1000
+    assert local.max() <= bound and margins.max() <= bound and path.max() <= bound
+    assert local.min() > 0  # the slopes are real measurements, not zeros
+
+
+def test_local_lipschitz_is_the_jacobian_norm_of_a_linear_model():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    x = torch.rand(3, 1, 28, 28)
+    exact = torch.linalg.matrix_norm(model[1].weight.detach(), ord=2)
+    assert torch.allclose(certainty.local_lipschitz(model, x), exact.expand(3), rtol=1e-4)
+
+
+def test_maxmin_is_one_lipschitz_and_sorts_pairs():
+    torch.manual_seed(3)
+    a, b = torch.randn(50, 8, 3, 3), torch.randn(50, 8, 3, 3)
+    act = certainty.MaxMin()
+    assert ((act(a) - act(b)).flatten(1).norm(dim=1) <= (a - b).flatten(1).norm(dim=1) + 1e-6).all()
+    out = act(a)
+    assert torch.equal(out[:, :4], torch.maximum(a[:, :4], a[:, 4:]))
+    with pytest.raises(ValueError, match="even"):
+        act(torch.randn(2, 3))
+
+
+def test_certified_radius_and_accuracy_bad_inputs(cnn, test_split):
+    x, y = test_split
+    with pytest.raises(ValueError, match="bound"):
+        certainty.certified_radius(cnn, x[:2], bound=0.0)
+    with pytest.raises(ValueError, match="radii"):
+        certainty.certified_accuracy(cnn, x[:2], y[:2], [-0.5])
+    with pytest.raises(ValueError, match="radius"):
+        certainty.certainty_floor(cnn, x[:2], -1.0)
+    with pytest.raises(ValueError):
+        certainty.certified_radius(cnn, x[:2] * 3)
+
+
+def test_certified_accuracy_falls_with_radius(cnn, test_split):
+    x, y = test_split
+    acc = certainty.certified_accuracy(cnn, x[:300], y[:300], [0.0, 0.05, 0.2, 1.0])
+    assert acc[0] >= 0.97 and (acc[:-1] >= acc[1:]).all()
+
+
+@pytest.fixture(scope="module")
+def lipschitz_cnn():
+    from helpers.models import load_pretrained
+
+    return load_pretrained("lipschitz_cnn")
+
+
+def test_lipschitz_cnn_bound_is_about_one(lipschitz_cnn):
+    bound = certainty.lipschitz_upper_bound(lipschitz_cnn)
+    assert 0.5 < bound < 1.2
+    norms = [n for name, n in certainty.layer_norms(lipschitz_cnn) if name in ("Conv2d", "Linear")]
+    assert len(norms) == 5 and max(norms) < 1.1
+
+
+def test_no_certificate_is_beaten(lipschitz_cnn, test_split):
+    """PGD-L2 with restarts at 0.99 x each certified radius never changes the prediction."""
+    x, y = test_split
+    bound = certainty.lipschitz_upper_bound(lipschitz_cnn)
+    radius = certainty.certified_radius(lipschitz_cnn, x[:600], bound)
+    with torch.no_grad():
+        pred = lipschitz_cnn(x[:600]).argmax(1)
+    pick = torch.nonzero(radius > 0.05)[:200, 0]
+    assert len(pick) >= 200
+    xs, ps, rs = x[pick], pred[pick], radius[pick]
+    # group the examples by radius in bins 2% wide, and attack each bin at 0.99 x its lowest
+    # radius: every example meets PGD at a budget between 0.97 and 0.99 of its own radius
+    bins = torch.floor(torch.log(rs) / math.log(1.02))
+    for b in bins.unique():
+        group = bins == b
+        eps = 0.99 * float(1.02 ** b)
+        assert (eps <= 0.99 * rs[group] + 1e-6).all() and (eps >= 0.97 * rs[group]).all()
+        adv = attacks.pgd(lipschitz_cnn, xs[group], ps[group], eps, norm="l2", steps=20, restarts=3, seed=0)
+        assert not attacks.is_adversarial(lipschitz_cnn, adv, ps[group]).any()
+    # and the certificate is not vacuous: at 3x the radius the attack does succeed sometimes
+    adv = attacks.pgd(lipschitz_cnn, xs, ps, 4.0, norm="l2", steps=20, seed=0)
+    assert attacks.is_adversarial(lipschitz_cnn, adv, ps).any()
+
+
+def test_operator_normalized_layers_train_to_norm_one():
+    torch.manual_seed(0)
+    model = lipschitz.LipschitzCNN(width=4, hidden=8, constrained=True)
+    model.train()
+    for _ in range(30):  # the persistent power-iteration vectors converge as training calls run
+        model(torch.rand(2, 1, 28, 28))
+    model.eval().freeze()
+    norms = [n for name, n in certainty.layer_norms(model) if name in ("Conv2d", "Linear")]
+    assert all(n == pytest.approx(1.0, abs=0.02) for n in norms)
+
+
+def test_lipschitz_cnn_bound_beats_its_slopes(lipschitz_cnn, test_split):
+    """On the Lipschitz CNN the bound is nearly tight, so this is the sharper check."""
+    x, y = test_split
+    bound = certainty.lipschitz_upper_bound(lipschitz_cnn)
+    margins = certainty.slopes(lipschitz_cnn, x[:1000])["margin"] / math.sqrt(2)
+    local = certainty.local_lipschitz(lipschitz_cnn, x[:200])
+    adv = attacks.pgd(lipschitz_cnn, x[:100], y[:100], 3.0, norm="l2", steps=10, seed=0)
+    path = certainty.path_profile(lipschitz_cnn, x[:100], adv, points=30)["slope"]
+    assert margins.max() <= bound and local.max() <= bound and path.max() <= bound
+    assert local.max() > 0.3 * bound  # and the bound is not absurdly loose here
