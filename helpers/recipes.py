@@ -22,6 +22,20 @@ from .models import BaselineCNN, count_parameters
 from .train import accuracy, fit, seed_everything, train_or_load
 
 
+def _info(model: nn.Module, losses: list[float], x_test: torch.Tensor, y_test: torch.Tensor, *, epochs: int,
+          seed: int, **extra: object) -> dict:
+    """The training record saved beside every checkpoint: the recipe's own fields, then the common ones."""
+    return {
+        **extra,
+        "epochs": epochs,
+        "seed": seed,
+        "epoch_losses": [round(v, 4) for v in losses],
+        "test_accuracy": round(accuracy(model, x_test, y_test), 4),
+        "parameters": count_parameters(model),
+        "torch": torch.__version__,
+    }
+
+
 def train_cnn(*, classes: int = 10, epochs: int = 30, seed: int = 0, progress: bool = True) -> tuple[nn.Module, dict]:
     """The baseline CNN: 30 epochs of Adam (one-cycle, peak lr 3e-3), batch 64, small affine augmentation.
 
@@ -35,17 +49,7 @@ def train_cnn(*, classes: int = 10, epochs: int = 30, seed: int = 0, progress: b
     model = BaselineCNN(classes=classes)
     losses = fit(model, x, y, epochs=epochs, batch_size=64, lr=3e-3, augment=random_affine,
                  seed=seed, progress=progress, desc=f"CNN, {classes} classes")
-    info = {
-        "classes": classes,
-        "train_images": len(x),
-        "epochs": epochs,
-        "seed": seed,
-        "epoch_losses": [round(v, 4) for v in losses],
-        "test_accuracy": round(accuracy(model, x_test, y_test), 4),
-        "parameters": count_parameters(model),
-        "torch": torch.__version__,
-    }
-    return model, info
+    return model, _info(model, losses, x_test, y_test, epochs=epochs, seed=seed, classes=classes, train_images=len(x))
 
 
 def train_lipschitz_cnn(
@@ -68,21 +72,9 @@ def train_lipschitz_cnn(
     bound = lipschitz_upper_bound(model)
     radii = [0.0, 0.5, 1.0, 1.58]
     certified = certified_accuracy(model, x_test, y_test, radii, bound)
-    info = {
-        "train_images": len(x),
-        "epochs": epochs,
-        "margin": margin,
-        "temperature": temperature,
-        "lr": lr,
-        "seed": seed,
-        "epoch_losses": [round(v, 4) for v in losses],
-        "test_accuracy": round(accuracy(model, x_test, y_test), 4),
-        "lipschitz_upper_bound": round(bound, 4),
-        "certified_accuracy": {str(r): round(float(c), 4) for r, c in zip(radii, certified)},
-        "parameters": count_parameters(model),
-        "torch": torch.__version__,
-    }
-    return model, info
+    return model, _info(model, losses, x_test, y_test, epochs=epochs, seed=seed, train_images=len(x), margin=margin,
+                        temperature=temperature, lr=lr, lipschitz_upper_bound=round(bound, 4),
+                        certified_accuracy={str(r): round(float(c), 4) for r, c in zip(radii, certified)})
 
 
 ZOOM_FACTORS = tuple(round(0.2 * 25 ** (i / 16), 4) for i in range(17))
@@ -147,20 +139,9 @@ def train_cnn_augmented(*, epochs: int = 10, seed: int = 0, progress: bool = Tru
     model = BaselineCNN()
     losses = fit(model, x_aug, t_aug, epochs=epochs, batch_size=64, lr=3e-3, augment=random_affine,
                  seed=seed, progress=progress, desc="CNN, augmented")
-    info = {
-        "train_images": len(x),
-        "augmented_images": len(x_aug),
-        "mix": {"original": len(x), "zoomed": len(x), "mosaics": len(x) // 2 // 100 * 100,
-                "on_background": len(x) // 2},
-        "zoom_factors": list(ZOOM_FACTORS),
-        "epochs": epochs,
-        "seed": seed,
-        "epoch_losses": [round(v, 4) for v in losses],
-        "test_accuracy": round(accuracy(model, x_test, y_test), 4),
-        "parameters": count_parameters(model),
-        "torch": torch.__version__,
-    }
-    return model, info
+    mix = {"original": len(x), "zoomed": len(x), "mosaics": len(x) // 2 // 100 * 100, "on_background": len(x) // 2}
+    return model, _info(model, losses, x_test, y_test, epochs=epochs, seed=seed, train_images=len(x),
+                        augmented_images=len(x_aug), mix=mix, zoom_factors=list(ZOOM_FACTORS))
 
 
 RECIPES: dict[str, Callable[..., tuple[nn.Module, dict]]] = {

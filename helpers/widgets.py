@@ -93,6 +93,23 @@ def norm_budget_figure(
     return fig
 
 
+def _follow_norm(norm_box, eps_box, ranges: dict[str, tuple[float, float, float]]) -> None:
+    """When the norm dropdown changes, give the budget slider that norm's (max, step, start).
+
+    The order of the assignments keeps the value inside [min, max] at every moment (an
+    ipywidgets slider clips a value outside its range), in ipywidgets 7 and 8 alike.
+    """
+
+    def set_range(change: dict) -> None:
+        top, step, start = ranges[change["new"]]
+        if top > eps_box.max:
+            eps_box.max, eps_box.step, eps_box.value = top, step, start
+        else:
+            eps_box.value, eps_box.step, eps_box.max = start, step, top
+
+    norm_box.observe(set_range, names="value")
+
+
 def norm_budget_widget(model: nn.Module, image: torch.Tensor, label: int, *, steps: int = 20):
     """A norm dropdown (Linf or L2) and a budget slider that redraw ``norm_budget_figure``. Notebook 04.
 
@@ -106,14 +123,7 @@ def norm_budget_widget(model: nn.Module, image: torch.Tensor, label: int, *, ste
     norm = widgets.Dropdown(options=[("Linf", "linf"), ("L2", "l2")], value="linf", description="norm")
     eps = widgets.FloatSlider(value=0.1, min=0.0, max=0.3, step=0.01, description="eps", continuous_update=False)
 
-    def set_range(change: dict) -> None:
-        top, step, start = ranges[change["new"]]
-        if top > eps.max:
-            eps.max, eps.step, eps.value = top, step, start
-        else:
-            eps.value, eps.step, eps.max = start, step, top
-
-    norm.observe(set_range, names="value")
+    _follow_norm(norm, eps, ranges)
 
     def draw(norm: str, eps: float) -> None:
         norm_budget_figure(model, image, label, norm, eps, steps=steps)
@@ -185,14 +195,7 @@ def attack_widget(
     target_box = widgets.Dropdown(options=[("untargeted", UNTARGETED)] + [(str(c), c) for c in range(10)],
                                   value=int(target), description="target")
 
-    def set_range(change: dict) -> None:
-        top, step, start = ranges[change["new"]]
-        if top > eps_box.max:
-            eps_box.max, eps_box.step, eps_box.value = top, step, start
-        else:
-            eps_box.value, eps_box.step, eps_box.max = start, step, top
-
-    norm_box.observe(set_range, names="value")
+    _follow_norm(norm_box, eps_box, ranges)
 
     def draw(norm: str, eps: float, target: int) -> None:
         attack_figure(model, image, label, norm, eps, target, steps=steps)
