@@ -66,7 +66,7 @@ class MaxMin(nn.Module):
 
 _LINEAR_LAYERS = (nn.Conv2d, nn.Linear)
 # layers that are 1-Lipschitz in L2 (max-pooling only when its windows do not overlap)
-_ONE_LIPSCHITZ = (nn.ReLU, MaxMin, nn.Flatten, nn.Dropout, nn.Identity, nn.Sequential)
+_ONE_LIPSCHITZ = (nn.ReLU, MaxMin, nn.Flatten, nn.Dropout, nn.Identity)
 
 
 def linear_map(layer: nn.Module, weight: torch.Tensor | None = None):

@@ -46,10 +46,9 @@ class OperatorNormalized(nn.Module):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         forward, adjoint = linear_map(self.layer[0], weight)
         if self.training:
-            with torch.no_grad():
-                for _ in range(1):
-                    u = adjoint(forward(self.u), self.shape)
-                    self.u.copy_(u / u.norm().clamp_min(1e-12))
+            with torch.no_grad():  # one power-iteration step per training call
+                u = adjoint(forward(self.u), self.shape)
+                self.u.copy_(u / u.norm().clamp_min(1e-12))
         sigma = forward(self.u).norm()
         return weight / sigma
 
