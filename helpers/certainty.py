@@ -269,13 +269,8 @@ def path_profile(model: nn.Module, x: torch.Tensor, x_end: torch.Tensor, points:
 # ----------------------------------------------------------------------------
 
 
-def certified_radius(model: nn.Module, x: torch.Tensor, bound: float | None = None) -> torch.Tensor:
-    """Per image, an L2 radius within which the predicted class provably cannot change. Notebook 05.
-
-    ``margin / (sqrt(2) * bound)``, with the logit margin (top logit minus runner-up) and
-    ``bound`` an upper bound on the Lipschitz constant of the logit map
-    (``lipschitz_upper_bound(model)`` when not given). 0 where the margin is 0.
-    """
+def _certify(model: nn.Module, x: torch.Tensor, bound: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward pass over ``x`` (in chunks): the predicted classes and the certified radii."""
     check_images(x)
     if bound is None:
         bound = lipschitz_upper_bound(model, x.shape[1:])
@@ -283,8 +278,19 @@ def certified_radius(model: nn.Module, x: torch.Tensor, bound: float | None = No
         raise ValueError(f"bound must be a positive finite number, got {bound}")
     with torch.no_grad():
         logits = torch.cat([model(x[i : i + 1000]) for i in range(0, len(x), 1000)])
-    top2 = logits.topk(2, dim=1).values
-    return ((top2[:, 0] - top2[:, 1]) / (SQRT2 * bound)).clamp_min(0)
+    top2 = logits.topk(2, dim=1)
+    radius = ((top2.values[:, 0] - top2.values[:, 1]) / (SQRT2 * bound)).clamp_min(0)
+    return top2.indices[:, 0], radius
+
+
+def certified_radius(model: nn.Module, x: torch.Tensor, bound: float | None = None) -> torch.Tensor:
+    """Per image, an L2 radius within which the predicted class provably cannot change. Notebook 05.
+
+    ``margin / (sqrt(2) * bound)``, with the logit margin (top logit minus runner-up) and
+    ``bound`` an upper bound on the Lipschitz constant of the logit map
+    (``lipschitz_upper_bound(model)`` when not given). 0 where the margin is 0.
+    """
+    return _certify(model, x, bound)[1]
 
 
 def certified_accuracy(
@@ -295,9 +301,7 @@ def certified_accuracy(
     check_labels(y, len(x))
     for r in radii:
         check_nonnegative(r, "radii")
-    with torch.no_grad():
-        pred = torch.cat([model(x[i : i + 1000]) for i in range(0, len(x), 1000)]).argmax(dim=1)
-    radius = certified_radius(model, x, bound)
+    pred, radius = _certify(model, x, bound)
     right = pred == y
     return torch.tensor([float((right & (radius >= r)).float().mean()) for r in radii])
 
