@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_choice, check_images, check_labels, check_nonnegative
+from .checks import check_choice, check_images, check_int, check_labels, check_nonnegative
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "margin")
@@ -38,6 +38,7 @@ IMAGE_SHAPE = (1, 28, 28)
 
 __all__ = [
     "square_l2",
+    "square_linf",
     "fgsm",
     "pgd",
     "glasses",
@@ -120,14 +121,6 @@ def _check_inputs(model: nn.Module, x: object, y: object, y_name: str = "y") -> 
         classes = 10
     y = check_labels(y, len(x), y_name, num_classes=classes)
     return x, y.to(x.device)
-
-
-def _check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
-    return value
 
 
 def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator:
@@ -215,7 +208,7 @@ def fgsm(
     x, y = _check_inputs(model, x, y)
     eps = check_nonnegative(eps, "eps")
     check_choice(loss, "loss", LOSSES)
-    _check_positive_int(batch_size, "batch_size")
+    check_int(batch_size, "batch_size")
     if eps == 0 or len(x) == 0:
         return x.clone()
     out = torch.empty_like(x)
@@ -358,9 +351,9 @@ def pgd(
     eps = check_nonnegative(eps, "eps")
     check_choice(norm, "norm", NORMS)
     check_choice(loss, "loss", LOSSES)
-    steps = _check_positive_int(steps, "steps", 0)
-    restarts = _check_positive_int(restarts, "restarts")
-    _check_positive_int(batch_size, "batch_size")
+    steps = check_int(steps, "steps", 0)
+    restarts = check_int(restarts, "restarts")
+    check_int(batch_size, "batch_size")
     if step_size is None:
         step_size = 2.5 * eps / max(steps, 1)
     step_size = check_nonnegative(step_size, "step_size")
@@ -396,6 +389,18 @@ def pgd(
     return _verify(x, out, **({"linf": eps} if norm == "linf" else {"l2": eps}))
 
 
+def _random_squares(n: int, size: int, side: int, gen: torch.Generator, like: torch.Tensor):
+    """``n`` random ``size`` x ``size`` squares in a ``side`` x ``side`` image, as a bool mask
+    ``[n, 1, side, side]``, and a random sign (+-1) for each: the proposals of both square attacks."""
+    rows = (_rand((n,), gen, like) * (side - size + 1)).long()
+    cols = (_rand((n,), gen, like) * (side - size + 1)).long()
+    sign = torch.where(_rand((n,), gen, like) < 0.5, -1.0, 1.0).to(like)
+    r = torch.arange(side, device=like.device)
+    inside = (((r[None, :] >= rows[:, None]) & (r[None, :] < (rows + size)[:, None]))[:, :, None]
+              & ((r[None, :] >= cols[:, None]) & (r[None, :] < (cols + size)[:, None]))[:, None, :])
+    return inside[:, None], sign
+
+
 def square_l2(
     model: nn.Module,
     x: torch.Tensor,
@@ -420,7 +425,7 @@ def square_l2(
     """
     x, y = _check_inputs(model, x, y)
     eps = check_nonnegative(eps, "eps")
-    iterations = _check_positive_int(iterations, "iterations", 0)
+    iterations = check_int(iterations, "iterations", 0)
     if eps == 0 or len(x) == 0:
         return x.clone()
     gen = _generator(seed, generator)
@@ -434,14 +439,9 @@ def square_l2(
         if len(todo) == 0:
             break
         size = max(2, round(14 * (1 - t / max(iterations, 1)) ** 1.5))
-        rows = (_rand((len(todo),), gen, x) * (side - size + 1)).long()
-        cols = (_rand((len(todo),), gen, x) * (side - size + 1)).long()
-        sign = torch.where(_rand((len(todo),), gen, x) < 0.5, -1.0, 1.0).to(x)
-        r = torch.arange(side, device=x.device)
-        inside = (((r[None, :] >= rows[:, None]) & (r[None, :] < (rows + size)[:, None]))[:, :, None]
-                  & ((r[None, :] >= cols[:, None]) & (r[None, :] < (cols + size)[:, None]))[:, None, :])
+        inside, sign = _random_squares(len(todo), size, side, gen, x)
         d = delta[todo].clone()
-        patch = inside[:, None].to(x) * sign.view(-1, 1, 1, 1)
+        patch = inside.to(x) * sign.view(-1, 1, 1, 1)
         d = d + patch * (eps / size)  # a square of total L2 mass eps, then back onto the ball
         d = d * (eps / d.flatten(1).norm(dim=1).clamp_min(1e-12)).view(-1, 1, 1, 1)
         d = _project_l2_box(d, x[todo], eps)
@@ -450,6 +450,48 @@ def square_l2(
         delta[todo[better]] = d[better]
         best[todo[better]] = cand[better]
     return _verify(x, (x + delta).clamp(0, 1), l2=eps)
+
+
+def square_linf(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    *,
+    iterations: int = 1000,
+    targeted: bool = False,
+    seed: int | None = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A gradient-free attack in the Linf ball of radius ``eps`` (with [0,1]): random search
+    over the ball's corners with square patches, in the spirit of the Linf Square Attack
+    (Andriushchenko et al. 2020). Notebook 07.
+
+    Per example it keeps a perturbation of +-eps in every pixel and, each iteration, gives a
+    random square (side shrinking from 14 to 1 pixels over the run) one random sign, keeping
+    the change when the margin loss improves. Only the model's outputs are used.
+    """
+    x, y = _check_inputs(model, x, y)
+    eps = check_nonnegative(eps, "eps")
+    iterations = check_int(iterations, "iterations", 0)
+    if eps == 0 or len(x) == 0:
+        return x.clone()
+    gen = _generator(seed, generator)
+    n, side = len(x), x.shape[-1]
+    delta = torch.where(_rand((n, 1, 1, side), gen, x) < 0.5, -eps, eps).to(x).expand_as(x).clone()
+    best = margin(_scores(model, (x + delta).clamp(0, 1)), y, targeted)
+    for t in range(iterations):
+        todo = (best <= 0).nonzero().squeeze(1)
+        if len(todo) == 0:
+            break
+        size = max(1, round(14 * (1 - t / max(iterations, 1)) ** 1.5))
+        inside, sign = _random_squares(len(todo), size, side, gen, x)
+        d = torch.where(inside, eps * sign.view(-1, 1, 1, 1), delta[todo])
+        cand = margin(_scores(model, (x[todo] + d).clamp(0, 1)), y[todo], targeted)
+        better = cand > best[todo]
+        delta[todo[better]] = d[better]
+        best[todo[better]] = cand[better]
+    return _verify(x, (x + delta).clamp(0, 1), linf=eps)
 
 
 # ----------------------------------------------------------------------------
@@ -534,8 +576,8 @@ def glasses(
     mask = _check_mask(mask, x)
     bound = 1.0 if eps is None else min(1.0, check_nonnegative(eps, "eps"))
     check_choice(loss, "loss", LOSSES)
-    steps = _check_positive_int(steps, "steps", 0)
-    _check_positive_int(batch_size, "batch_size")
+    steps = check_int(steps, "steps", 0)
+    check_int(batch_size, "batch_size")
     step_size = bound / 10 if step_size is None else check_nonnegative(step_size, "step_size")
     delta = torch.zeros(1, *IMAGE_SHAPE, dtype=x.dtype, device=x.device)
     if bound == 0 or steps == 0:
@@ -789,10 +831,10 @@ def l0_attack(
     max_pixels = _check_max_pixels(max_pixels)
     check_choice(method, "method", L0_METHODS)
     check_choice(loss, "loss", LOSSES)
-    _check_positive_int(candidates, "candidates")
-    _check_positive_int(pixels_per_step, "pixels_per_step")
-    _check_positive_int(iterations, "iterations", 0)
-    _check_positive_int(batch_size, "batch_size")
+    check_int(candidates, "candidates")
+    check_int(pixels_per_step, "pixels_per_step")
+    check_int(iterations, "iterations", 0)
+    check_int(batch_size, "batch_size")
     if isinstance(swap_fraction, bool) or not isinstance(swap_fraction, (int, float)) or not 0 < swap_fraction <= 1:
         raise ValueError(f"swap_fraction must be a number in (0, 1], got {swap_fraction!r}")
     if max_pixels == 0 or len(x) == 0:
@@ -850,10 +892,10 @@ def min_pixels(
     for method in methods:
         check_choice(method, "methods", L0_METHODS)
     check_choice(loss, "loss", LOSSES)
-    _check_positive_int(candidates, "candidates")
-    _check_positive_int(iterations, "iterations", 0)
-    _check_positive_int(patience, "patience")
-    _check_positive_int(batch_size, "batch_size")
+    check_int(candidates, "candidates")
+    check_int(iterations, "iterations", 0)
+    check_int(patience, "patience")
+    check_int(batch_size, "batch_size")
     gen = _generator(seed, generator)
     pixels = torch.full((len(x),), float("inf"), device=x.device)
     x_adv = x.clone()

@@ -27,6 +27,15 @@ def check_nonnegative(value: object, name: str) -> float:
     return float(value)
 
 
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    """An ``int`` (not a bool) >= ``minimum`` (a count, a size, a number of steps)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value
+
+
 def check_images(x: object, name: str = "x", shape: tuple[int, int, int] = (1, 28, 28)) -> torch.Tensor:
     """A float tensor ``[B, *shape]`` with every value in [0, 1]; a clear error otherwise."""
     if not isinstance(x, torch.Tensor):

@@ -114,6 +114,16 @@ def write_torchvision_layout(root: Path, folder: Path | None = None) -> Path:
     return raw
 
 
+def salt_and_pepper(x: torch.Tensor, generator: torch.Generator, *, rate: float = 0.05) -> torch.Tensor:
+    """Set a random ``rate`` of each image's pixels to 0 or to 1 (half each): training noise
+    that looks like an L0 attack. Notebook 07 trains the routing nets with it."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise ValueError(f"rate must be a number in [0, 1], got {rate!r}")
+    u = torch.rand(x.shape, generator=generator, device="cpu").to(x.device)
+    hit = u < rate
+    return torch.where(hit, (u < rate / 2).to(x.dtype), x)
+
+
 def random_affine(
     x: torch.Tensor,
     generator: torch.Generator,

@@ -443,3 +443,39 @@ def test_square_l2_bad_inputs(cnn, test_split):
         attacks.square_l2(cnn, x[:2], y[:2], 1.0, iterations=-3)
     with pytest.raises(ValueError):
         attacks.square_l2(cnn, x[:2] + 2, y[:2], 1.0)
+
+
+# ----------------------------------------------------------------------------
+# the gradient-free Linf attack (notebook 07)
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("eps", [0.05, 0.3])
+def test_square_linf_keeps_budget_and_range(cnn, test_split, eps):
+    x, y = test_split
+    adv = attacks.square_linf(cnn, x[:40], y[:40], eps, iterations=50, seed=1)
+    assert adv.shape == x[:40].shape and adv.min() >= 0 and adv.max() <= 1
+    assert ((adv - x[:40]).abs().flatten(1).amax(dim=1) <= eps + 1e-6).all()
+
+
+def test_square_linf_needs_no_gradient_and_succeeds_where_it_must(cnn, test_split):
+    x, y = test_split
+    x, y = x[:60], y[:60]
+
+    class NoGradient(torch.nn.Module):  # the same function, but its gradient is zero everywhere
+        def forward(self, images):
+            return cnn(images).detach() + 0 * images.sum()
+
+    adv = attacks.square_linf(NoGradient(), x, y, 0.3, iterations=300, seed=0)
+    assert attacks.is_adversarial(cnn, adv, y).float().mean() >= 0.5
+    assert torch.equal(attacks.square_linf(cnn, x, y, 0.0), x)
+
+
+def test_square_linf_bad_inputs(cnn, test_split):
+    x, y = test_split
+    with pytest.raises(ValueError, match="eps"):
+        attacks.square_linf(cnn, x[:2], y[:2], -0.1)
+    with pytest.raises(ValueError, match="iterations"):
+        attacks.square_linf(cnn, x[:2], y[:2], 0.1, iterations=-3)
+    with pytest.raises(ValueError):
+        attacks.square_linf(cnn, x[:2] + 2, y[:2], 0.1)

@@ -500,3 +500,18 @@ def test_fit_rejects_bad_soft_targets(make, match, digits):
     with pytest.raises(ValueError, match=rf"^y \(soft targets\).*{match}"):
         train.fit(model, x, make(y), epochs=1, progress=False)
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.05, 0.5])
+def test_salt_and_pepper_sets_about_rate_of_pixels_to_0_or_1(digits, rate):
+    x, _ = digits
+    out = data.salt_and_pepper(x, torch.Generator().manual_seed(0), rate=rate)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    changed = out != x
+    assert ((out[changed] == 0) | (out[changed] == 1)).all()
+    # pixels hit: about rate of them (a hit on a pixel already at its value leaves it unchanged)
+    assert changed.float().mean() <= rate + 0.01
+    if rate == 0:
+        assert torch.equal(out, x)
+    with pytest.raises(ValueError, match="rate"):
+        data.salt_and_pepper(x, torch.Generator(), rate=1.5)

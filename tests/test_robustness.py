@@ -1,0 +1,43 @@
+"""helpers.robustness: the minimum over attacks, re-checked; clear errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import attacks, robustness
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 0.1), ("l2", 1.5)])
+def test_robust_is_the_minimum_over_attacks(cnn, test_split, norm, eps):
+    x, y = test_split
+    x, y = x[:60], y[:60]
+    r = robustness.robust_accuracy(cnn, x, y, norm, eps)
+    assert 0 <= r["robust"] <= min(r["pgd"], r["square"]) <= 1
+    # PGD alone, re-run with the same settings, gives the same count: the numbers are real
+    adv = attacks.pgd(cnn, x, y, eps, norm=norm, steps=20, step_size=eps / 4, restarts=3, seed=0)
+    assert abs(r["pgd"] - (~attacks.is_adversarial(cnn, adv, y)).float().mean().item()) < 1e-9
+
+
+def test_robust_accuracy_falls_with_the_budget(cnn, test_split):
+    x, y = test_split
+    small = robustness.robust_accuracy(cnn, x[:50], y[:50], "linf", 0.02)["robust"]
+    large = robustness.robust_accuracy(cnn, x[:50], y[:50], "linf", 0.3)["robust"]
+    assert large < small and large <= 0.1
+
+
+def test_pixels_needed_rechecks_and_caps(cnn, test_split):
+    x, y = test_split
+    p = robustness.pixels_needed(cnn, x[:30], y[:30], max_pixels=25)
+    assert p.shape == (30,)
+    assert ((p >= 0) & ((p <= 25) | torch.isinf(p))).all()
+    assert torch.isfinite(p).float().mean() >= 0.8  # the CNN falls to a few pixels
+
+
+def test_bad_inputs(cnn, test_split):
+    x, y = test_split
+    with pytest.raises(ValueError, match="norm"):
+        robustness.robust_accuracy(cnn, x[:2], y[:2], "l1", 0.1)
+    with pytest.raises(ValueError, match="eps"):
+        robustness.robust_accuracy(cnn, x[:2], y[:2], "l2", -1.0)
+    with pytest.raises(ValueError):
+        robustness.robust_accuracy(cnn, x[:2] * 3, y[:2], "l2", 1.0)
