@@ -17,6 +17,7 @@ from torch import nn
 from .checks import check_choice
 from .integrity import data_dir, record, verified_bytes
 from .lipschitz import LipschitzCNN
+from .routing import LayeredRoutingNet, TwoNOutputNet
 
 
 ABSENT_LOGIT = -1e4
@@ -59,7 +60,15 @@ class Pretrained:
     build: Callable[[], nn.Module]
     file: str
     summary: str
+    compact: bool = False
+    """Store routed weights as 8-bit rows, other floats as float16, indices as int16 (the big
+    routing nets; their recipes call ``quantize_`` before measuring, so nothing is lost)."""
 
+
+TWO_N: dict = {"hidden": 32, "seed": 0}
+"""Architecture of the bundled 2N-output nets (the group size is the default, 98 pixels)."""
+LAYERED: dict = {"depth": 2, "hidden": 32, "node_dim": 8, "seed": 0}
+"""Architecture of the bundled layered routing nets (the fan-in is the default, 8 and 8)."""
 
 REGISTRY: dict[str, Pretrained] = {
     "cnn": Pretrained(BaselineCNN, "checkpoints/cnn.pt", "baseline CNN (notebook 01)"),
@@ -72,6 +81,17 @@ REGISTRY: dict[str, Pretrained] = {
                                 "CNN with every layer's operator norm held at 1 (notebook 05)"),
     "cnn_augmented": Pretrained(BaselineCNN, "checkpoints/cnn_augmented.pt",
                                 "baseline CNN retrained on zoomed, mosaic and busy-background digits (notebook 06)"),
+    **{
+        f"two_n{suffix}": Pretrained(partial(TwoNOutputNet, **TWO_N, readout=readout), f"checkpoints/two_n{suffix}.pt",
+                                     f"2N = 1568 outputs, each an MLP on its own 98 pixels; {readout} readout (notebook 07)", compact=True)
+        for suffix, readout in (("", "vote"), ("_linear", "linear"))
+    },
+    **{
+        f"layered{suffix}": Pretrained(partial(LayeredRoutingNet, **LAYERED, readout=readout),
+                                       f"checkpoints/layered{suffix}.pt",
+                                       f"two routed layers of 1568 nodes, fixed wiring; {readout} readout (notebook 08)", compact=True)
+        for suffix, readout in (("", "vote"), ("_linear", "linear"))
+    },
 }
 
 
@@ -86,7 +106,7 @@ def load_state(file: str, folder: Path | None = None) -> dict[str, torch.Tensor]
     A mismatch raises ``ChecksumError`` naming the file before anything is unpickled.
     """
     blob = verified_bytes(file, folder)
-    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    return _expand(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
 
 
 def load_pretrained(name: str, *, folder: Path | None = None) -> nn.Module:
@@ -101,6 +121,58 @@ def load_pretrained(name: str, *, folder: Path | None = None) -> nn.Module:
     return model.eval()
 
 
+QUANTIZED = ("weight1", "weight2")
+"""Routed-layer weights that compact checkpoints store as 8-bit integers (see ``quantize_``)."""
+
+
+def quantize_(model: nn.Module) -> nn.Module:
+    """Round a routing net's weights, in place, to what a compact checkpoint stores exactly:
+    every row of every routed layer's two weight tensors becomes q * 2^e with integers
+    |q| <= 127 and one power of two per row; every other float tensor is rounded to
+    float16. The recipes call it before measuring a model, so the saved model is the one
+    measured. Notebook 07."""
+    with torch.no_grad():
+        for key, p in model.named_parameters():
+            if key.rsplit(".", 1)[-1] in QUANTIZED:
+                exp = torch.ceil(torch.log2(p.abs().amax(dim=-1, keepdim=True).clamp_min(2.0**-100) / 127))
+                p.copy_(torch.round(p / 2**exp).clamp(-127, 127) * 2**exp)
+            else:
+                p.copy_(p.half().float())
+    return model
+
+
+def _compact(key: str, value: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One state-dict entry in its compact form: 8-bit rows with a power-of-two exponent for
+    the routed weights, float16 for other floats, int16 for indices; each must be exact."""
+    if value.is_floating_point() and key.rsplit(".", 1)[-1] in QUANTIZED:
+        exp = torch.ceil(torch.log2(value.abs().amax(dim=-1, keepdim=True).clamp_min(2.0**-100) / 127))
+        q = value / 2**exp
+        if not torch.equal(q, torch.round(q)) or q.abs().max() > 127:
+            raise ValueError(f"{key}: call models.quantize_ before saving a compact checkpoint")
+        return {f"{key}#q": q.to(torch.int8), f"{key}#exp": exp.to(torch.int16)}
+    if value.is_floating_point():
+        if not torch.equal(value.half().float(), value.float()):
+            raise ValueError(f"{key}: call models.quantize_ before saving a compact checkpoint (float16)")
+        return {key: value.half()}
+    if value.dtype == torch.long:
+        if value.numel() and (value.min() < -(2**15) or value.max() >= 2**15):
+            raise ValueError(f"{key}: indices do not fit in int16")
+        return {key: value.to(torch.int16)}
+    return {key: value}
+
+
+def _expand(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Undo ``_compact``: q * 2^e back to float32 (exact); other entries as they are."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith("#q"):
+            base = key[:-2]
+            out[base] = value.float() * 2 ** state[f"{base}#exp"].float()
+        elif not key.endswith("#exp"):
+            out[key] = value
+    return out
+
+
 def save_pretrained(name: str, model: nn.Module, info: dict | None = None, *, folder: Path | None = None) -> str:
     """Save a registry model's weights (and optional training info as JSON); record sha256s.
 
@@ -111,6 +183,8 @@ def save_pretrained(name: str, model: nn.Module, info: dict | None = None, *, fo
     path = folder / spec.file
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if spec.compact:
+        state = {k2: v2 for k, v in state.items() for k2, v2 in _compact(k, v).items()}
     torch.save(state, path)
     digest = record(spec.file, folder)
     if info is not None:

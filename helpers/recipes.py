@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from .checks import check_choice
-from .data import load_dataset, random_affine
+from .data import load_dataset, random_affine, salt_and_pepper
 from .certainty import certified_accuracy, lipschitz_upper_bound
 from .lipschitz import LipschitzCNN, margin_loss
-from .models import BaselineCNN, count_parameters
+from .models import LAYERED, TWO_N, BaselineCNN, count_parameters, quantize_
+from .routing import LayeredRoutingNet, NodeLogits, TwoNOutputNet, node_loss
 from .train import accuracy, fit, seed_everything, train_or_load
 
 
@@ -144,11 +145,52 @@ def train_cnn_augmented(*, epochs: int = 10, seed: int = 0, progress: bool = Tru
                         augmented_images=len(x_aug), mix=mix, zoom_factors=list(ZOOM_FACTORS))
 
 
+def train_routing(kind: str, readout: str, *, epochs: int | None = None, lr: float = 1e-2, noise: float = 0.05,
+                  seed: int = 0, progress: bool = True) -> tuple[nn.Module, dict]:
+    """A routing net of notebook 07 (``kind="two_n"``) or 08 (``"layered"``), architecture as
+    in ``models.TWO_N`` / ``models.LAYERED``: Adam (one-cycle, peak ``lr``), batch 64, for
+    ``epochs`` (default 35 for two_n, 30 for layered: about 4 minutes each on 2 CPU cores),
+    with salt-and-pepper noise on ``noise`` of the pixels of every training image
+    (``data.salt_and_pepper``). With the vote readout every output is trained as a
+    classifier of its own (``routing.node_loss``: the mean of the outputs' cross-entropies),
+    so that each votes with confidence; with the linear readout the whole net is trained end
+    to end through the readout (cross-entropy). The weights are then rounded by
+    ``models.quantize_`` (8-bit rows; the checkpoint stores them so) before the record is
+    measured.
+
+    Tried on the bundled data, 30 epochs: 16 hidden units and no noise, 94.25% (two_n);
+    the affine augmentation of the CNN instead of noise, 94.35% after 40 epochs; 32 hidden
+    units, 95.5% without noise and 95.95% with it. Layered, 16 hidden units and 4 values
+    per middle node: 93.65%; adding the vote's own loss to the outputs', 93.0%; middle
+    nodes on local 2 x 4 tiles instead of scattered pixels, 92.35%; 32 and 8: 94.85%.
+    """
+    check_choice(kind, "kind", ("two_n", "layered"))
+    x, y = load_dataset("mnist", "train", source="bundled", verbose=False)
+    x_test, y_test = load_dataset("mnist", "test", source="bundled", verbose=False)
+    seed_everything(seed)
+    net = (TwoNOutputNet(**{**TWO_N, "seed": seed}, readout=readout) if kind == "two_n"
+           else LayeredRoutingNet(**{**LAYERED, "seed": seed}, readout=readout))
+    epochs = (35 if kind == "two_n" else 30) if epochs is None else epochs
+    desc = f"{kind}, {readout} readout"
+    augment = partial(salt_and_pepper, rate=noise)
+    if readout == "vote":
+        losses = fit(NodeLogits(net), x, y, epochs=epochs, batch_size=64, lr=lr, augment=augment, seed=seed,
+                     progress=progress, desc=desc, loss_fn=node_loss)
+    else:
+        losses = fit(net, x, y, epochs=epochs, batch_size=64, lr=lr, augment=augment, seed=seed,
+                     progress=progress, desc=desc)
+    quantize_(net.eval())
+    return net, _info(net, losses, x_test, y_test, epochs=epochs, seed=seed, train_images=len(x), lr=lr,
+                      noise=noise, readout=readout, loss="node_loss" if readout == "vote" else "cross_entropy")
+
+
 RECIPES: dict[str, Callable[..., tuple[nn.Module, dict]]] = {
     "cnn": train_cnn,
     **{f"cnn_m{m}": partial(train_cnn, classes=m) for m in range(2, 10)},
     "lipschitz_cnn": train_lipschitz_cnn,
     "cnn_augmented": train_cnn_augmented,
+    **{f"{kind}{suffix}": partial(train_routing, kind, readout)
+       for kind in ("two_n", "layered") for suffix, readout in (("", "vote"), ("_linear", "linear"))},
 }
 
 

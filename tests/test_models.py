@@ -175,3 +175,61 @@ def test_classes_out_of_range_is_refused():
         BaselineCNN(classes=1)
     with pytest.raises(ValueError, match="classes"):
         BaselineCNN(classes=11)
+
+
+def test_compact_checkpoint_round_trip_is_exact(tmp_path):
+    """Routing checkpoints store 8-bit rows (with a power-of-two scale each) for the routed
+    weights, float16 for the rest and int16 wiring; loading gives back the very same
+    (quantized) model, wiring included."""
+    from helpers import routing
+
+    torch.manual_seed(0)
+    net = models.REGISTRY["layered"].build()
+    models.quantize_(net)
+    models.save_pretrained("layered", net, folder=tmp_path)
+    state = torch.load(tmp_path / "checkpoints" / "layered.pt", weights_only=True)
+    assert {v.dtype for v in state.values()} == {torch.float16, torch.int16, torch.int8}
+    assert state["layers.0.weight1#q"].abs().max() <= 127
+    loaded = models.load_pretrained("layered", folder=tmp_path)
+    for key, value in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert loaded.state_dict()["layers.0.wiring"].dtype == torch.long
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(loaded(x), net(x))
+    assert isinstance(loaded, routing.LayeredRoutingNet)
+
+
+def test_compact_checkpoint_refuses_weights_that_would_be_rounded(tmp_path):
+    net = models.REGISTRY["layered"].build()  # float32 init weights: not 8-bit exact
+    with pytest.raises(ValueError, match="quantize_"):
+        models.save_pretrained("layered", net, folder=tmp_path)
+
+
+def test_quantize_changes_each_weight_by_at_most_half_a_step():
+    net = models.REGISTRY["two_n"].build()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    models.quantize_(net)
+    for key, value in net.state_dict().items():
+        if key.endswith(("weight1", "weight2")):
+            step = 2 ** torch.ceil(torch.log2(before[key].abs().amax(-1, keepdim=True) / 127))
+            assert ((value - before[key]).abs() <= step / 2).all(), key
+        elif value.is_floating_point():
+            assert torch.equal(value, before[key].half().float()), key
+
+
+@pytest.mark.parametrize("name, floor", [("two_n", 0.95), ("layered", 0.94), ("two_n_linear", 0.95),
+                                         ("layered_linear", 0.94)])
+def test_routing_checkpoints(name, floor, test_split):
+    """Every routing model maps [B,1,28,28] to [B,10], reads the digits, and keeps the wiring
+    it was trained with (the same as its builder's)."""
+    x, y = test_split
+    model = load_pretrained(name)
+    out = model(x[:7])
+    assert out.shape == (7, 10)
+    if model.readout == "vote":  # log of mean probabilities: a distribution
+        torch.testing.assert_close(out.exp().sum(1), torch.ones(7))
+    assert accuracy(model, x, y) >= floor
+    fresh = models.REGISTRY[name].build()
+    for a, b in zip(model.wirings(), fresh.wirings()):
+        assert torch.equal(a, b)
+    assert models.training_info(name)["train_seconds"] <= 300
