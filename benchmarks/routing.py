@@ -7,7 +7,9 @@
     (MNIST digits resized to 14, 28, 56 and 112 pixels a side), with the course's node size
     (16 hidden units). A least-squares line through log(time) against log(N) gives the
     exponent; the essay predicts 5/3 for the 2N-output net, 4/3 at depth 2, falling
-    towards 1 with depth. Multiply-adds are counted too, and fitted the same way.
+    towards 1 with depth. Multiply-adds are counted too, and fitted the same way. (Timed
+    with a fixed batch of 64; a batch that shrinks as N grows, 4096 images at N = 196, was
+    tried and made the small sizes slower per image, not faster.)
 (b) The routed layer's FLOP rate as a fraction of a dense ``nn.Linear`` doing the same
     number of FLOPs (forward + backward), timed in pairs in the same run.
 Timings are medians of interleaved repeats; the machine is shared, so ratios matter more
@@ -76,7 +78,7 @@ def scaling(repeats: int, sizes: tuple[int, ...]) -> None:
             times.append(t)
             macs.append(routing.cost(net)["macs"])
             fan = [layer.fan_in for layer in net.layers]
-            print(f"  {kind:<10} N = {size * size:>6}: fan-in {fan}, {macs[-1] / 1e6:8.2f} M multiply-adds, "
+            print(f"  {kind:<10} N = {size * size:>6}: fan-in {str(fan):<14} {macs[-1] / 1e6:8.2f} M multiply-adds, "
                   f"{t * 1e3:8.3f} ms per sample")
             del net
         ns = [s * s for s in sizes]
