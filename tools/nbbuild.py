@@ -27,8 +27,12 @@ class Notebook:
         """A markdown cell; a text that starts with a blank line keeps it (the Exercises heading)."""
         self.cells.append(nbf.v4.new_markdown_cell(text.rstrip() if text.startswith("\n\n") else text.strip("\n")))
 
-    def code(self, text: str) -> None:
-        self.cells.append(nbf.v4.new_code_cell(text.strip("\n")))
+    def code(self, text: str, *, ignore_output: bool = False) -> None:
+        """A code cell; ``ignore_output`` tags it for nbval (timings: they differ on every run)."""
+        cell = nbf.v4.new_code_cell(text.strip("\n"))
+        if ignore_output:
+            cell.metadata["tags"] = ["nbval-ignore-output"]
+        self.cells.append(cell)
 
     def badge(self) -> str:
         return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
