@@ -12,6 +12,7 @@ from torch import nn
 
 from . import attacks
 from .checks import check_choice, check_images, check_labels, check_nonnegative
+from .train import predict
 
 __all__ = ["SETTINGS", "robust_accuracy", "pixels_needed"]
 
@@ -25,8 +26,7 @@ SETTINGS = {
 
 
 def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([model(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)]) == y
+    return predict(model, x).argmax(1) == y
 
 
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, *,
