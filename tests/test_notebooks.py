@@ -80,3 +80,24 @@ def test_no_trailing_semicolons_and_widgets_are_tagged(notebook):
             assert "nbval-ignore-output" in tags, "widget cells are tagged nbval-ignore-output"
             before = source(code[i - 1])
             assert "plt.show()" in before, "a plain call drawing the same figure sits in the cell before each widget"
+
+
+def release_tag() -> str:
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    return f"v{version}"
+
+
+def test_colab_badge_and_install_name_the_release_tag(notebook):
+    """On Colab a notebook and the helpers it installs come from one fixed tag, never a moving branch."""
+    path, nb = notebook
+    tag = release_tag()
+    first, install = source(nb["cells"][0]), source(nb["cells"][1])
+    assert f"/blob/{tag}/notebooks/{path.name})" in first, f"the badge must open {path.name} at {tag}"
+    refs = re.findall(r"git\+https://github\.com/[\w.-]+/[\w.-]+@([\w.-]+)", install)
+    assert refs == [tag], f"the install cell must pin the helpers to {tag}, found {refs}"
+
+
+def test_readme_badges_name_the_release_tag():
+    readme = (ROOT / "README.md").read_text()
+    badges = re.findall(r"colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/([\w.-]+)/notebooks/", readme)
+    assert badges and set(badges) == {release_tag()}

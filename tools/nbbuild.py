@@ -5,6 +5,7 @@ A builder collects cells with ``md`` and ``code`` and writes them, unexecuted, w
 """
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import nbformat as nbf
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO = "smudge-course/smudge"
+# Colab badges and install cells name the release tag, so a notebook and its helpers come from one commit
+RELEASE = "v" + re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
 INSTALL = f'''import sys
 
 if "google.colab" in sys.modules:  # on Colab: install the course's helpers (and its bundled data)
-    %pip install -q "git+https://github.com/{REPO}@main"'''
+    %pip install -q "git+https://github.com/{REPO}@{RELEASE}"'''
 
 
 class Notebook:
@@ -36,7 +39,7 @@ class Notebook:
 
     def badge(self) -> str:
         return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-                f"(https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{self.filename})")
+                f"(https://colab.research.google.com/github/{REPO}/blob/{RELEASE}/notebooks/{self.filename})")
 
     def save(self) -> None:
         nb = nbf.v4.new_notebook()
