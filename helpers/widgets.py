@@ -1,7 +1,11 @@
 """Interactive figures. Each has a plain function that draws the figure (for static
 views: GitHub, nbviewer, HTML) and a widget that calls it on every slider move.
 
-Only the ipywidgets API shared by 7.7 (Colab) and 8 is used.
+Only the ipywidgets API shared by 7.7 (Colab) and 8 is used. Each widget is an
+``ipywidgets.interactive`` whose callback returns the figure it drew: ``widget.result``
+holds the latest one (``interactive`` keeps it without displaying it, in 7.7 and 8 alike).
+It first draws when built in 8 and when displayed in 7.7; tests/test_widget_versions.py
+checks every widget under both.
 """
 from __future__ import annotations
 
@@ -44,9 +48,10 @@ def noise_widget(model: nn.Module, image: torch.Tensor, *, label: int | None = N
     slider = widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05, description="sigma",
                                  continuous_update=False)
 
-    def draw(sigma: float) -> None:
-        noise_figure(model, image, sigma, label=label)
+    def draw(sigma: float) -> Figure:
+        fig = noise_figure(model, image, sigma, label=label)
         plt.show()
+        return fig
 
     return widgets.interactive(draw, sigma=slider)
 
@@ -125,9 +130,10 @@ def norm_budget_widget(model: nn.Module, image: torch.Tensor, label: int, *, ste
 
     _follow_norm(norm, eps, ranges)
 
-    def draw(norm: str, eps: float) -> None:
-        norm_budget_figure(model, image, label, norm, eps, steps=steps)
+    def draw(norm: str, eps: float) -> Figure:
+        fig = norm_budget_figure(model, image, label, norm, eps, steps=steps)
         plt.show()
+        return fig
 
     return widgets.interactive(draw, norm=norm, eps=eps)
 
@@ -197,9 +203,10 @@ def attack_widget(
 
     _follow_norm(norm_box, eps_box, ranges)
 
-    def draw(norm: str, eps: float, target: int) -> None:
-        attack_figure(model, image, label, norm, eps, target, steps=steps)
+    def draw(norm: str, eps: float, target: int) -> Figure:
+        fig = attack_figure(model, image, label, norm, eps, target, steps=steps)
         plt.show()
+        return fig
 
     return widgets.interactive(draw, norm=norm_box, eps=eps_box, target=target_box)
 
@@ -315,9 +322,10 @@ def l0_budget_widget(
     aim = widgets.Dropdown(options=[("untargeted", UNTARGETED)] + [(str(c), c) for c in range(10)],
                            value=int(target), description="target")
 
-    def draw(pixels: int, target: int) -> None:
-        l0_budget_figure(model, image, label, pixels, target)
+    def draw(pixels: int, target: int) -> Figure:
+        fig = l0_budget_figure(model, image, label, pixels, target)
         plt.show()
+        return fig
 
     return widgets.interactive(draw, pixels=budget, target=aim)
 
@@ -400,9 +408,10 @@ def walk_widget(
     slider = widgets.FloatSlider(value=float(distance), min=0.0, max=float(reach), step=0.05, description="distance",
                                  continuous_update=False)
 
-    def draw(distance: float) -> None:
-        walk_figure(model, image, label, distance, direction, bound=bound, reach=reach)
+    def draw(distance: float) -> Figure:
+        fig = walk_figure(model, image, label, distance, direction, bound=bound, reach=reach)
         plt.show()
+        return fig
 
     return widgets.interactive(draw, distance=slider)
 
@@ -488,8 +497,9 @@ def zoom_widget(model: nn.Module, image: torch.Tensor, label: int, *, factor: fl
                                     max=math.log10(hi), step=0.01, description="zoom", readout_format=".2f",
                                     continuous_update=False)
 
-    def draw(factor: float) -> None:
-        zoom_figure(model, image, label, factor)
+    def draw(factor: float) -> Figure:
+        fig = zoom_figure(model, image, label, factor)
         plt.show()
+        return fig
 
     return widgets.interactive(draw, factor=slider)
