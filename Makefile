@@ -10,7 +10,7 @@ PORT   ?= 8888
 # JupyterLab refuses to run as root without this flag (containers, CI)
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test test-helpers test-notebooks notebooks course checkpoints bench install clean
+.PHONY: lab test test-helpers test-notebooks notebooks course checkpoints scoreboard bench install clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,11 +38,14 @@ notebooks: install
 	$(PY) tools/run_notebooks.py --inplace
 
 course: install
-	$(PY) tools/run_notebooks.py
+	$(PY) tools/run_notebooks.py --jobs 2
 
 checkpoints: install
-	$(PY) -m helpers.recipes
+	$(PY) -m helpers.recipes --jobs 2
 	$(PY) tools/data_readme.py
+
+scoreboard: install
+	$(PY) -m helpers.scoreboard
 
 bench: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -17,9 +17,12 @@ def setup(seed: int = 0, threads: int | None = None) -> torch.device:
     The course's models are small: a laptop CPU trains and attacks them in
     seconds, so the notebooks run on the CPU everywhere (Colab included) and
     their numbers match the committed outputs. Used by every notebook's setup cell.
+    ``threads`` defaults to ``$SMUDGE_THREADS`` if set (``make course`` runs two notebooks
+    side by side with one thread each), else the CPU count, at most 4.
     """
     seed_everything(seed)
-    torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
+    threads = threads or int(os.environ.get("SMUDGE_THREADS", 0)) or max(1, min(4, os.cpu_count() or 1))
+    torch.set_num_threads(threads)
     return torch.device("cpu")
 
 

@@ -7,6 +7,8 @@ teach ``robust_accuracy`` and ``pixels_needed``; notebook 09 builds its scoreboa
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -14,7 +16,7 @@ from . import attacks
 from .checks import check_choice, check_images, check_labels, check_nonnegative
 from .train import predict
 
-__all__ = ["SETTINGS", "robust_accuracy", "pixels_needed"]
+__all__ = ["SETTINGS", "robust_accuracy", "robust_curve", "pixels_needed"]
 
 SETTINGS = {
     "linf": "PGD-Linf (20 steps of eps/4, random start, 3 runs) and the gradient-free Linf square attack (300 iterations)",
@@ -29,6 +31,26 @@ def _correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return predict(model, x).argmax(1) == y
 
 
+def _checked(model: nn.Module, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, norm: str, eps: float,
+             name: str) -> torch.Tensor:
+    """The independent check of one attack's output: in [0,1], inside the budget, then
+    re-predicted. Returns True where the model still reads the true class."""
+    size = (adv - x).flatten(1).abs().amax(1) if norm == "linf" else (adv - x).flatten(1).norm(dim=1)
+    if adv.min() < 0 or adv.max() > 1 or size.max() > eps + 1e-4:
+        raise RuntimeError(f"{name} left [0,1] or its {norm} budget {eps}")
+    return _correct(model, adv, y)
+
+
+def _attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, name: str,
+            seed: int) -> torch.Tensor:
+    if name == "pgd":
+        adv = attacks.pgd(model, x, y, eps, norm=norm, steps=20, step_size=eps / 4, restarts=3, seed=seed)
+    else:
+        adv = (attacks.square_linf if norm == "linf" else attacks.square_l2)(model, x, y, eps, iterations=300,
+                                                                           seed=seed)
+    return _checked(model, x, adv, y, norm, eps, name)
+
+
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, *,
                     seed: int = 0) -> dict[str, float]:
     """Accuracy of ``model`` on ``x`` under attacks of ``norm`` (``"linf"`` or ``"l2"``) and
@@ -41,18 +63,37 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: st
     check_labels(y, len(x))
     norm = check_choice(norm, "norm", ("linf", "l2"))
     eps = check_nonnegative(eps, "eps")
-    pgd = attacks.pgd(model, x, y, eps, norm=norm, steps=20, step_size=eps / 4, restarts=3, seed=seed)
-    square = (attacks.square_linf if norm == "linf" else attacks.square_l2)(model, x, y, eps, iterations=300,
-                                                                            seed=seed)
-    ok = {}
-    for name, adv in (("pgd", pgd), ("square", square)):  # the independent check
-        size = (adv - x).flatten(1).abs().amax(1) if norm == "linf" else (adv - x).flatten(1).norm(dim=1)
-        if adv.min() < 0 or adv.max() > 1 or size.max() > eps + 1e-4:
-            raise RuntimeError(f"{name} left [0,1] or its {norm} budget {eps}")
-        ok[name] = _correct(model, adv, y)
+    ok = {name: _attack(model, x, y, norm, eps, name, seed) for name in ("pgd", "square")}
     both = ok["pgd"] & ok["square"]
     return {"robust": both.float().mean().item(), "pgd": ok["pgd"].float().mean().item(),
             "square": ok["square"].float().mean().item()}
+
+
+def robust_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, budgets: Sequence[float], *,
+                 seed: int = 0) -> list[float]:
+    """Robust accuracy at each budget (ascending), the minimum over the same two attacks as
+    :func:`robust_accuracy`. Notebook 09 and its scoreboard.
+
+    An image already misread, or fooled at a smaller budget (that adversarial input lies
+    inside every larger ball too), counts as fooled without being attacked again; the
+    square attack only runs on the images PGD did not fool. So each number is exactly
+    "fooled by neither attack at this budget or any smaller one", for less compute.
+    """
+    check_images(x)
+    check_labels(y, len(x))
+    norm = check_choice(norm, "norm", ("linf", "l2"))
+    budgets = [check_nonnegative(b, "budgets") for b in budgets]
+    if budgets != sorted(budgets):
+        raise ValueError(f"budgets must be ascending, got {budgets}")
+    alive = _correct(model, x, y)
+    out = []
+    for eps in budgets:
+        for name in ("pgd", "square"):
+            idx = alive.nonzero()[:, 0]
+            if len(idx) and eps > 0:
+                alive[idx] = _attack(model, x[idx], y[idx], norm, eps, name, seed)
+        out.append(alive.float().mean().item())
+    return out
 
 
 def pixels_needed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, max_pixels: int = 60,

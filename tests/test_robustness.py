@@ -41,3 +41,35 @@ def test_bad_inputs(cnn, test_split):
         robustness.robust_accuracy(cnn, x[:2], y[:2], "l2", -1.0)
     with pytest.raises(ValueError):
         robustness.robust_accuracy(cnn, x[:2] * 3, y[:2], "l2", 1.0)
+
+
+def test_robust_curve_starts_at_clean_and_never_rises(cnn, test_split):
+    x, y = test_split
+    x, y = x[:40], y[:40]
+    curve = robustness.robust_curve(cnn, x, y, "linf", [0.0, 0.05, 0.1, 0.3])
+    clean = (cnn(x).argmax(1) == y).float().mean().item()
+    assert curve[0] == clean
+    assert all(a >= b for a, b in zip(curve, curve[1:]))
+    assert curve[-1] <= 0.05  # at Linf 0.3 the attacks must get through the plain CNN
+
+
+def test_robust_curve_never_beats_a_certificate(test_split):
+    """The Lipschitz CNN's certified accuracy at an L2 radius is a floor no attack may break."""
+    from helpers import certainty, models
+
+    lip = models.load_pretrained("lipschitz_cnn")
+    x, y = test_split
+    x, y = x[:60], y[:60]
+    radii = [0.5, 1.0, 1.58]
+    curve = robustness.robust_curve(lip, x, y, "l2", radii)
+    certified = certainty.certified_accuracy(lip, x, y, radii)
+    assert all(r >= c for r, c in zip(curve, certified.tolist())), (curve, certified)
+    assert certified[0] > 0.5  # the comparison is not vacuous
+
+
+def test_robust_curve_bad_budgets(cnn, test_split):
+    x, y = test_split
+    with pytest.raises(ValueError, match="ascending"):
+        robustness.robust_curve(cnn, x[:2], y[:2], "l2", [1.0, 0.5])
+    with pytest.raises(ValueError, match="budgets"):
+        robustness.robust_curve(cnn, x[:2], y[:2], "l2", [-1.0])
