@@ -351,11 +351,13 @@ class RoutedLayer(nn.Module):
     def fan_in(self) -> int:
         return self.wiring.shape[1]
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, nodes: int | None = None) -> torch.Tensor:
+        """All nodes, or only the first ``nodes`` of them (the same numbers, less work)."""
         if z.dim() != 3 or z.shape[1] != self.in_dim:
             raise ValueError(f"z must be node-major [n_in, {self.in_dim}, B], got {list(z.shape)}")
-        hidden = _RoutedLinear.apply(z, self.weight1, self.bias1, self.wiring).relu()
-        return torch.baddbmm(self.bias2, self.weight2, hidden)
+        k = self.nodes if nodes is None else nodes
+        hidden = _RoutedLinear.apply(z, self.weight1[:k], self.bias1[:k], self.wiring[:k]).relu()
+        return torch.baddbmm(self.bias2[:k], self.weight2[:k], hidden)
 
     def macs(self) -> int:
         """Multiply-adds per input sample: M * (s * in_dim * hidden + hidden * out_dim)."""
@@ -421,17 +423,18 @@ class RoutingNet(nn.Module):
         """r: the most outputs any one pixel can influence."""
         return int(reach_counts(self.wirings(), self.n_inputs).max())
 
-    def node_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Every output's own class logits, node-major ``[M, 10, B]``."""
+    def node_logits(self, x: torch.Tensor, outputs: int | None = None) -> torch.Tensor:
+        """Every output's own class logits, node-major ``[M, 10, B]``; with ``outputs=m``
+        only the first m outputs' (the layers below are computed whole)."""
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
             shape = list(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be images of shape [B, 1, 28, 28], got {shape}")
         if self.image_size != 28:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
         z = x.reshape(len(x), self.n_inputs).t().unsqueeze(1)
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             z = layer(z)
-        return z
+        return self.layers[-1](z, outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.node_logits(x)
@@ -528,7 +531,7 @@ class VoteSubset(nn.Module):
         return int(reach_counts(self.wirings(), self.n_inputs).max())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return vote(self.net.node_logits(x)[: self.m])
+        return vote(self.net.node_logits(x, self.m))
 
 
 class LinearSubset(nn.Module):
@@ -548,7 +551,7 @@ class LinearSubset(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad):  # attacks need d/dx
-            logits = self.net[0].node_logits(x)[: self.m]
+            logits = self.net[0].node_logits(x, self.m)
         return self.linear(logits.permute(2, 0, 1).reshape(logits.shape[2], -1))
 
 

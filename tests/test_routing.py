@@ -228,6 +228,20 @@ def test_vote_subset_uses_first_outputs():
         R.VoteSubset(net, 65)
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+def test_node_logits_of_the_first_outputs_equal_the_whole_nets(depth):
+    """Computing only the first m outputs gives those outputs' numbers and gradients exactly."""
+    net = (R.TwoNOutputNet(hidden=3, n_outputs=64, group_size=49, image_size=14) if depth == 1 else
+           R.LayeredRoutingNet(2, hidden=3, node_dim=2, image_size=14)).double().eval()
+    x = torch.rand(3, 1, 28, 28, dtype=torch.double, requires_grad=True)
+    part, whole = net.node_logits(x, 5), net.node_logits(x)[:5]
+    torch.testing.assert_close(part, whole)
+    g_part, = torch.autograd.grad(part.square().sum(), x)
+    g_whole, = torch.autograd.grad(whole.square().sum(), x)
+    torch.testing.assert_close(g_part, g_whole)
+    assert part.shape == (5, 10, 3)
+
+
 # ----------------------------------------------------------------------------
 # cost: formulas == what is built and what runs
 # ----------------------------------------------------------------------------

@@ -44,9 +44,10 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from helpers import caper, certainty, data, env, models, recipes, robustness, routing, train
+from helpers import caper, certainty, data, env, models, recipes, robustness, routing, scoreboard, train
 
 DEVICE = env.setup(seed=0)
+REPLAY_CAPER = False  # True: replay the caper here (about a minute); False: read the scoreboard's replay of it
 RETRAIN = False  # True: train the three routing models here (about 4 minutes each) instead of loading them
 N_ATTACK = 50  # test digits attacked with PGD and the square attacks
 N_L0 = 30  # test digits attacked with both L0 attacks (up to MAX_PIXELS pixels)
@@ -247,14 +248,17 @@ attack (no gradients), each output re-checked (`helpers.robustness`).
 code('''
 xa, ya = x_test[:N_ATTACK], y_test[:N_ATTACK]
 BUDGETS = [("linf", 0.1), ("linf", 0.3), ("l2", 1.0), ("l2", 2.0)]
-robust = {name: {b: robustness.robust_accuracy(m, xa, ya, *b) for b in BUDGETS}
-          for name, m in (("cnn", camera), ("two_n", two_n), ("two_n_linear", two_n_linear))}
-print(f"{N_ATTACK} test digits; robust = correct under both attacks")
+robust = {}
+for name, m in (("cnn", camera), ("two_n", two_n), ("two_n_linear", two_n_linear)):
+    # each norm's budgets in one ascending sweep: what fooled at 0.1 is not attacked again at 0.3
+    robust[name] = dict(zip(BUDGETS, robustness.robust_curve(m, xa, ya, "linf", [0.1, 0.3])
+                            + robustness.robust_curve(m, xa, ya, "l2", [1.0, 2.0])))
+print(f"{N_ATTACK} test digits; robust = read correctly and fooled by neither attack at this budget or a smaller one")
 print("  " + robustness.SETTINGS["linf"])
 print("  " + robustness.SETTINGS["l2"])
 print(f"{'model':<13}" + "".join(f"{n + ' ' + str(e):>10}" for n, e in BUDGETS))
 for name, row in robust.items():
-    print(f"{name:<13}" + "".join(f"{row[b]['robust']:>10.0%}" for b in BUDGETS))
+    print(f"{name:<13}" + "".join(f"{row[b]:>10.0%}" for b in BUDGETS))
 ''')
 
 md("""
@@ -295,17 +299,24 @@ md("""
 
 The thief (a 3) smudges her picture to read as the CEO (an 8), L2 budget 2.5; the CEO's
 glasses are one pattern in a band of rows 8-12, found on training pictures, that should
-make his test pictures read as the thief (notebook 02).
+make his test pictures read as the thief (notebook 02). Finding the glasses is the slow part (an
+optimisation for each model), and the course's scoreboard (notebook 09) runs exactly this replay for every model,
+so by default the rates are read from it; set `REPLAY_CAPER = True` to run it here.
 """)
 
 code('''
 x_train, y_train = data.load_dataset("mnist", "train", source="bundled", verbose=False)
-thief_test, ceo_test = caper.cast(x_test, y_test)
-_, ceo_train = caper.cast(x_train, y_train)
-for name, m in (("cnn", camera), ("two_n", two_n), ("two_n_linear", two_n_linear)):
-    r = caper.replay(m, thief_test[:30], ceo_train[:200], ceo_test[:30])
-    print(f"{name:<13} thief read as the CEO after smudging: {r['smudges']:.0%}; "
-          f"CEO read as the thief with glasses: {r['glasses']:.0%}")
+if REPLAY_CAPER:  # the first 30 thief and CEO test pictures; glasses found on 200 CEO training pictures
+    thief_test, ceo_test = caper.cast(x_test, y_test)
+    _, ceo_train = caper.cast(x_train, y_train)
+    rates = {name: caper.replay(m, thief_test[:30], ceo_train[:200], ceo_test[:30]) for name, m in (("cnn", camera), ("two_n", two_n), ("two_n_linear", two_n_linear))}
+else:  # the scoreboard ran exactly this replay (see its settings): read its rates
+    board_settings, board = scoreboard.read()
+    rates = {row["model"]: {"smudges": row["caper_smudges"], "glasses": row["caper_glasses"]} for row in board}
+    print("from results/scoreboard.csv:", scoreboard.header(board_settings)[-1])
+for name in ("cnn", "two_n", "two_n_linear"):
+    print(f"{name:<13} thief read as the CEO after smudging: {rates[name]['smudges']:.0%}; "
+          f"CEO read as the thief with glasses: {rates[name]['glasses']:.0%}")
 ''')
 
 md("""
@@ -413,7 +424,7 @@ All figures from the outputs above (50 digits for PGD and the square attacks, 30
 
 **What worked.**
 - The vote holds up far better than the CNN against L2 attacks: at L2 2.0 it keeps 48% of
-  the attacked digits where the CNN keeps 8%; at Linf 0.1, 80% against 48%.
+  the attacked digits where the CNN keeps 6%; at Linf 0.1, 80% against 48%.
 - It needs more pixels: a median of 18 changed pixels against the CNN's 8, and the caper
   gets harder: the thief's smudges work on 77% of her pictures (CNN: 100%), the CEO's
   glasses on 47% of his (CNN: 87%).
