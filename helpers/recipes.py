@@ -21,7 +21,7 @@ from .checks import check_choice
 from .data import load_dataset, random_affine, salt_and_pepper
 from .certainty import certified_accuracy, lipschitz_upper_bound
 from .lipschitz import LipschitzCNN, margin_loss
-from .models import LAYERED, TWO_N, BaselineCNN, count_parameters, quantize_, save_pretrained
+from .models import LAYERED, TWO_N, BaselineCNN, count_parameters, quantize_, save_pretrained, training_info
 from .routing import LayeredRoutingNet, NodeLogits, TwoNOutputNet, node_loss
 from .train import accuracy, fit, seed_everything, train_or_load
 
@@ -224,8 +224,9 @@ def main(argv: list[str] | None = None) -> None:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
         with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            # the slowest recipes (the routing nets, about 4 minutes each) first
-            order = sorted(args.names, key=lambda n: not n.startswith(("two_n", "layered")))
+            # longest first (by the time recorded with each bundled checkpoint), so that no long
+            # recipe starts last while the other worker idles
+            order = sorted(args.names, key=lambda n: -training_info(n).get("train_seconds", 0.0))
             futures = {pool.submit(_train_alone, name, threads): name for name in order}
             for future in as_completed(futures):
                 name = futures[future]
