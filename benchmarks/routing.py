@@ -4,12 +4,19 @@
 
 (a) Forward + backward (gradients of every weight) per sample, for the 2N-output net and
     the layered routing net of depth 2, 3 and 4, at N = 196, 784, 3136 and 12544 inputs
-    (MNIST digits resized to 14, 28, 56 and 112 pixels a side), with the course's node size
-    (16 hidden units). A least-squares line through log(time) against log(N) gives the
-    exponent; the essay predicts 5/3 for the 2N-output net, 4/3 at depth 2, falling
-    towards 1 with depth. Multiply-adds are counted too, and fitted the same way. (Timed
-    with a fixed batch of 64; a batch that shrinks as N grows, 4096 images at N = 196, was
-    tried and made the small sizes slower per image, not faster.)
+    (MNIST digits resized to 14, 28, 56 and 112 pixels a side), with the bundled models'
+    nodes (``models.TWO_N`` and ``models.LAYERED``: 32 hidden units, 8 values per middle
+    node). A least-squares line through log(time) against log(N) gives the exponent; the
+    essay predicts 5/3 for the 2N-output net, 4/3 at depth 2, falling towards 1 with depth.
+    Multiply-adds are counted too, and fitted the same way; the exponent between each pair
+    of neighbouring sizes is printed as well. The four sizes are timed round-robin (at
+    least 5 rounds, and as many as fit in 15 seconds) with a fixed batch of 64. Each time is
+    the fastest round, as Python's ``timeit`` advises (slower rounds are other processes'
+    doing); the median and its fit are printed beside it. GFLOP/s counts forward + backward
+    as 3 x 2 x multiply-adds. (A batch that shrinks as N grows, 4096 images at N = 196,
+    was tried and made the small sizes slower per image, not faster; so were batches of
+    128 and 256. With 16 hidden units the small sizes are dominated by fixed overheads and
+    the timed exponent of the 2N-output net came out at 1.31-1.34 against a counted 1.59.)
 (b) The routed layer's FLOP rate as a fraction of a dense ``nn.Linear`` doing the same
     number of FLOPs (forward + backward), timed in pairs in the same run.
 Timings are medians of interleaved repeats; the machine is shared, so ratios matter more
@@ -33,10 +40,10 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from helpers import routing  # noqa: E402
+from helpers.models import LAYERED, TWO_N  # noqa: E402
 
 SIZES = (14, 28, 56, 112)
 BATCH = 64
-HIDDEN = 16
 
 
 def timed(fn) -> float:
@@ -59,33 +66,53 @@ def fit_exponent(ns: list[int], values: list[float]) -> float:
 
 
 def build(kind: str, size: int) -> routing.RoutingNet:
+    """The bundled architecture at ``size`` pixels a side."""
     if kind == "2N outputs":
-        return routing.TwoNOutputNet(image_size=size, hidden=HIDDEN)
-    return routing.LayeredRoutingNet(int(kind[-1]), image_size=size, hidden=HIDDEN)
+        return routing.TwoNOutputNet(**TWO_N, image_size=size)
+    return routing.LayeredRoutingNet(**{**LAYERED, "depth": int(kind[-1])}, image_size=size)
 
 
-def scaling(repeats: int, sizes: tuple[int, ...]) -> None:
-    print(f"(a) forward + backward per sample, batch {BATCH}, {HIDDEN} hidden units per node, "
-          f"median of {repeats} repeats")
+def interleaved(nets: list[nn.Module], x: torch.Tensor, rounds: int, seconds: float) -> list[list[float]]:
+    """Seconds of one step of each net, per round, timed round-robin so that the machine's
+    slow and fast spells fall on every size alike. A net's turn is a burst of steps that
+    lasts about 50 ms (one step for the large sizes); at least ``rounds`` rounds, more
+    while under ``seconds``."""
+    burst = []
+    for net in nets:
+        step(net, x)  # warm-up
+        burst.append(max(1, round(0.05 / timed(lambda: step(net, x)))))
+    times: list[list[float]] = [[] for _ in nets]
+    start = time.perf_counter()
+    while len(times[0]) < rounds or time.perf_counter() - start < seconds:
+        for net, k, out in zip(nets, burst, times):
+            out.append(timed(lambda: [step(net, x) for _ in range(k)]) / k)
+    return times
+
+
+def scaling(rounds: int, seconds: float, sizes: tuple[int, ...]) -> None:
+    print(f"(a) forward + backward per sample, batch {BATCH}, nodes as bundled (2N outputs: {TWO_N}; "
+          f"layered: {LAYERED}), sizes interleaved, at least {rounds} rounds and {seconds:g} s; "
+          f"the fastest round (as timeit advises: slower rounds are other processes' doing), median beside it")
     x = torch.rand(BATCH, 1, 28, 28)
     results = {}
     for kind in ("2N outputs", "depth 2", "depth 3", "depth 4"):
-        times, macs = [], []
-        for size in sizes:
-            net = build(kind, size)
-            step(net, x)  # warm-up
-            t = statistics.median(timed(lambda: step(net, x)) for _ in range(repeats)) / BATCH
-            times.append(t)
-            macs.append(routing.cost(net)["macs"])
+        nets = [build(kind, size) for size in sizes]
+        rounds_ = [[t / BATCH for t in per] for per in interleaved(nets, x, rounds, seconds)]
+        times, medians = [min(r) for r in rounds_], [statistics.median(r) for r in rounds_]
+        macs = [routing.cost(net)["macs"] for net in nets]
+        for size, net, t, med, m in zip(sizes, nets, times, medians, macs):
             fan = [layer.fan_in for layer in net.layers]
-            print(f"  {kind:<10} N = {size * size:>6}: fan-in {str(fan):<14} {macs[-1] / 1e6:8.2f} M multiply-adds, "
-                  f"{t * 1e3:8.3f} ms per sample")
-            del net
+            print(f"  {kind:<10} N = {size * size:>6}: fan-in {str(fan):<14} {m / 1e6:8.2f} M multiply-adds, "
+                  f"{t * 1e3:8.3f} ms per sample (median {med * 1e3:8.3f}), {6 * m / t / 1e9:5.1f} GFLOP/s")
+        del nets
         ns = [s * s for s in sizes]
-        results[kind] = (fit_exponent(ns, times), fit_exponent(ns, macs))
+        local = [fit_exponent(ns[i:i + 2], times[i:i + 2]) for i in range(len(ns) - 1)]
+        results[kind] = (fit_exponent(ns, times), fit_exponent(ns, medians), fit_exponent(ns, macs), local)
     target = {"2N outputs": "5/3 = 1.67", "depth 2": "4/3 = 1.33", "depth 3": "-> 1", "depth 4": "-> 1"}
-    for kind, (t_exp, m_exp) in results.items():
-        print(f"  exponent, {kind:<10}: time N^{t_exp:.2f}, multiply-adds N^{m_exp:.2f} (essay: {target[kind]})")
+    for kind, (t_exp, med_exp, m_exp, local) in results.items():
+        steps = ", ".join(f"{e:.2f}" for e in local)
+        print(f"  exponent, {kind:<10}: time N^{t_exp:.2f} (medians: N^{med_exp:.2f}), multiply-adds N^{m_exp:.2f} "
+              f"(essay: {target[kind]}); time between neighbouring sizes: {steps}")
 
 
 def flop_rate(repeats: int) -> None:
@@ -128,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"helpers.routing benchmark: torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     repeats = 3 if args.quick else 5
-    scaling(repeats, SIZES[:3] if args.quick else SIZES)
+    scaling(repeats, 2.0 if args.quick else 15.0, SIZES[:3] if args.quick else SIZES)
     flop_rate(repeats)
 
 

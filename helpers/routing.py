@@ -265,56 +265,74 @@ def check_wiring(wiring: torch.Tensor | Sequence[torch.Tensor], n_inputs: int, *
 # ----------------------------------------------------------------------------
 
 
-def _block(nodes: int, fan_in: int, dim: int, batch: int) -> int:
-    """How many nodes to compute together so one block's gathered inputs fit CHUNK_ELEMENTS."""
-    return max(1, min(nodes, CHUNK_ELEMENTS // max(1, fan_in * dim * batch)))
+def _block(nodes: int, per_node: int, batch: int) -> int:
+    """How many nodes to compute together so that one block's working set, ``per_node``
+    values per node and sample, fits CHUNK_ELEMENTS."""
+    return max(1, min(nodes, CHUNK_ELEMENTS // max(1, per_node * batch)))
 
 
-class _RoutedLinear(torch.autograd.Function):
-    """pre[j] = weight[j] @ z[wiring[j]] + bias[j] for every node j, in cache-sized blocks.
+class _RoutedMLP(torch.autograd.Function):
+    """out[j] = w2[j] @ relu(w1[j] @ z[wiring[j]] + b1[j]) + b2[j] for every node j, in
+    cache-sized blocks of nodes.
 
-    Layout is node-major: ``z`` is ``[n, d, B]``, ``pre`` is ``[M, h, B]``. Each block of
-    nodes gathers its inputs with one ``index_select`` (contiguous rows) and multiplies
-    with one ``baddbmm``; backward gathers again rather than keeping every gathered block,
-    and scatters the input gradient with ``index_add_``.
+    Layout is node-major: ``z`` is ``[n, d, B]``, ``out`` is ``[M, o, B]``. Each block
+    gathers its nodes' inputs with one ``index_select`` (contiguous rows), multiplies with
+    one ``baddbmm``, applies the ReLU and the second ``baddbmm`` while the block's hidden
+    values are still in the cache. Only the hidden values are kept for backward (written
+    once, read once); backward gathers the inputs again rather than keeping them, and
+    scatters the input gradient with ``index_add_``.
     """
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, wiring: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, z: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
+                wiring: torch.Tensor) -> torch.Tensor:
         n, d, b = z.shape
         m, s = wiring.shape
+        h, o = w1.shape[1], w2.shape[1]
         z = z.contiguous()
-        out = torch.empty(m, weight.shape[1], b, dtype=z.dtype, device=z.device)
-        step = _block(m, s, d, b)
+        hidden = torch.empty(m, h, b, dtype=z.dtype, device=z.device)
+        out = torch.empty(m, o, b, dtype=z.dtype, device=z.device)
+        step = _block(m, s * d + h + o, b)
         for start in range(0, m, step):
             rows = slice(start, start + step)
             gathered = z.index_select(0, wiring[rows].reshape(-1)).view(-1, s * d, b)
-            torch.baddbmm(bias[rows], weight[rows], gathered, out=out[rows])
-        ctx.save_for_backward(z, weight, wiring)
+            torch.baddbmm(b1[rows], w1[rows], gathered, out=hidden[rows]).relu_()
+            torch.baddbmm(b2[rows], w2[rows], hidden[rows], out=out[rows])
+        ctx.save_for_backward(z, w1, w2, wiring, hidden)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        z, weight, wiring = ctx.saved_tensors
+        z, w1, w2, wiring, hidden = ctx.saved_tensors
         n, d, b = z.shape
         m, s = wiring.shape
+        h, o = w1.shape[1], w2.shape[1]
         grad = grad.contiguous()
-        need_z, need_w, need_b = ctx.needs_input_grad[:3]
+        need_z, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad[:5]
         grad_z = torch.zeros_like(z) if need_z else None
-        grad_w = torch.empty_like(weight) if need_w else None
-        step = _block(m, s, d, b)
+        grad_w1 = torch.empty_like(w1) if need_w1 else None
+        grad_b1 = torch.empty(m, h, 1, dtype=z.dtype, device=z.device) if need_b1 else None
+        grad_w2 = torch.empty_like(w2) if need_w2 else None
+        step = _block(m, s * d + 2 * h + o, b)
         for start in range(0, m, step):
             rows = slice(start, start + step)
+            a, g = hidden[rows], grad[rows]
+            if need_w2:
+                torch.bmm(g, a.transpose(1, 2), out=grad_w2[rows])
+            # the ReLU's backward, as autograd does it: gradient where the output is > 0, else 0
+            grad_hidden = torch.ops.aten.threshold_backward(torch.bmm(w2[rows].transpose(1, 2), g), a, 0)
+            if need_b1:
+                torch.sum(grad_hidden, dim=2, keepdim=True, out=grad_b1[rows])
             index = wiring[rows].reshape(-1)
-            if need_w:
+            if need_w1:
                 gathered = z.index_select(0, index).view(-1, s * d, b)
-                torch.bmm(grad[rows], gathered.transpose(1, 2), out=grad_w[rows])
+                torch.bmm(grad_hidden, gathered.transpose(1, 2), out=grad_w1[rows])
             if need_z:
-                back = torch.bmm(weight[rows].transpose(1, 2), grad[rows])
+                back = torch.bmm(w1[rows].transpose(1, 2), grad_hidden)
                 grad_z.index_add_(0, index, back.view(-1, d, b))
-        grad_b = grad.sum(dim=2, keepdim=True) if need_b else None
-        return grad_z, grad_w, grad_b, None
+        grad_b2 = grad.sum(dim=2, keepdim=True) if need_b2 else None
+        return grad_z, grad_w1, grad_b1, grad_w2, grad_b2, None
 
 
 class RoutedLayer(nn.Module):
@@ -324,7 +342,7 @@ class RoutedLayer(nn.Module):
     ``in_dim`` values); node j concatenates its ``s`` inputs' vectors (``s * in_dim``
     values), applies Linear -> ReLU -> Linear with its own weights (``hidden`` units) and
     gives ``out_dim`` values. Output ``[M, out_dim, B]``. All nodes are computed together,
-    block by block (see ``_RoutedLinear``); there is no Python loop over nodes.
+    block by block (see ``_RoutedMLP``); there is no Python loop over nodes.
     """
 
     def __init__(self, wiring: torch.Tensor, *, in_dim: int = 1, hidden: int = 16, out_dim: int = CLASSES,
@@ -356,8 +374,8 @@ class RoutedLayer(nn.Module):
         if z.dim() != 3 or z.shape[1] != self.in_dim:
             raise ValueError(f"z must be node-major [n_in, {self.in_dim}, B], got {list(z.shape)}")
         k = self.nodes if nodes is None else nodes
-        hidden = _RoutedLinear.apply(z, self.weight1[:k], self.bias1[:k], self.wiring[:k]).relu()
-        return torch.baddbmm(self.bias2[:k], self.weight2[:k], hidden)
+        return _RoutedMLP.apply(z, self.weight1[:k], self.bias1[:k], self.weight2[:k], self.bias2[:k],
+                                self.wiring[:k])
 
     def macs(self) -> int:
         """Multiply-adds per input sample: M * (s * in_dim * hidden + hidden * out_dim)."""

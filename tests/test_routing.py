@@ -193,12 +193,30 @@ def test_fast_layer_equals_reference(monkeypatch, in_dim, block):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("wanted", ["input only", "weights only"])
+def test_fast_layer_partial_gradients(wanted):
+    """Attacks need only the input's gradient, training only the weights': each alone
+    still equals the reference."""
+    wiring = R.partition_repeat(24, 4, 18, seed=2)
+    layer = R.RoutedLayer(wiring, in_dim=2, hidden=5, out_dim=3, seed=3).double()
+    z = torch.randn(24, 2, 7, dtype=torch.double, requires_grad=wanted == "input only")
+    layer.requires_grad_(wanted == "weights only")
+    wrt = [z] if wanted == "input only" else list(layer.parameters())
+    weights = torch.randn(18, 3, 7, dtype=torch.double)
+    fast = torch.autograd.grad((layer(z) * weights).sum(), wrt)
+    slow = torch.autograd.grad((reference_layer(layer, z) * weights).sum(), wrt)
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b)
+
+
 def test_fast_layer_gradcheck():
     wiring = R.partition_repeat(12, 3, 10, seed=0)
     z = torch.randn(12, 2, 3, dtype=torch.double, requires_grad=True)
-    w = torch.randn(10, 4, 6, dtype=torch.double, requires_grad=True)
-    b = torch.randn(10, 4, 1, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda z, w, b: R._RoutedLinear.apply(z, w, b, wiring), (z, w, b))
+    w1 = torch.randn(10, 4, 6, dtype=torch.double, requires_grad=True)
+    b1 = torch.randn(10, 4, 1, dtype=torch.double, requires_grad=True)
+    w2 = torch.randn(10, 5, 4, dtype=torch.double, requires_grad=True)
+    b2 = torch.randn(10, 5, 1, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: R._RoutedMLP.apply(*t, wiring), (z, w1, b1, w2, b2))
 
 
 def test_nets_equal_reference_composition():
