@@ -31,8 +31,8 @@ from . import caper, certainty, data, models, robustness, routing
 from .checks import check_choice
 from .train import predict
 
-__all__ = ["MODELS", "LINF", "L2", "L0", "Settings", "DEFAULT", "QUICK", "evaluate", "scoreboard", "header", "read", "compare",
-           "write", "main"]
+__all__ = ["MODELS", "LINF", "L2", "L0", "Settings", "DEFAULT", "QUICK", "evaluate", "caper_replay", "caper_rates",
+           "scoreboard", "header", "read", "compare", "write", "main"]
 
 MODELS = ("cnn", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_linear", "layered", "layered_linear")
 """The models on the board: every bundled 10-class model."""
@@ -123,14 +123,39 @@ def evaluate(name: str, settings: Settings = DEFAULT, *, progress: Callable[[str
     row["macs"] = int(routing.measured_macs(model))
     row["train_seconds"] = models.training_info(name).get("train_seconds", math.nan)
     step("K, certificates, cost")
-    x_train, y_train = data.load_dataset("mnist", "train", source="bundled")
-    thieves, ceos = caper.cast(x_all, y_all)
-    _, ceos_train = caper.cast(x_train, y_train)
-    n = settings.caper
-    replay = caper.replay(model, thieves[:n], ceos_train[: 200], ceos[:n])
+    replay = caper_replay(model, settings.caper)
     row["caper_smudges"], row["caper_glasses"] = replay["smudges"], replay["glasses"]
     step("caper")
     return row
+
+
+def caper_replay(model: nn.Module, pictures: int = DEFAULT.caper) -> dict[str, float]:
+    """The caper replayed against ``model`` as the board runs it: the first ``pictures``
+    thief and CEO pictures of the bundled test split, the glasses found on the first 200
+    CEO training pictures (``caper.replay``). Notebooks 07, 08 and 09."""
+    x_test, y_test = data.load_dataset("mnist", "test", source="bundled", verbose=False)
+    x_train, y_train = data.load_dataset("mnist", "train", source="bundled", verbose=False)
+    thieves, ceos = caper.cast(x_test, y_test)
+    _, ceos_train = caper.cast(x_train, y_train)
+    return caper.replay(model, thieves[:pictures], ceos_train[:200], ceos[:pictures])
+
+
+def caper_rates(named: dict[str, nn.Module], *, replay: bool = False) -> dict[str, dict[str, float]]:
+    """The caper's two rates, ``"smudges"`` and ``"glasses"``, for each named bundled model:
+    replayed now (``replay=True``, ``caper_replay`` with the board's default sample; about
+    half a minute a model) or read from the committed board, which ran the same replay.
+    Notebooks 07 and 08."""
+    if replay:
+        return {name: caper_replay(model) for name, model in named.items()}
+    settings, board = read()
+    rows = {row["model"]: row for row in board}
+    missing = [name for name in named if name not in rows]
+    if missing:
+        raise ValueError(f"not on the committed board: {', '.join(missing)}; replay them with replay=True")
+    if settings.get("caper") != DEFAULT.caper:
+        raise ValueError(f"the committed board replayed the caper on {settings.get('caper')} pictures, "
+                         f"not {DEFAULT.caper}; replay with replay=True")
+    return {name: {"smudges": rows[name]["caper_smudges"], "glasses": rows[name]["caper_glasses"]} for name in named}
 
 
 COLUMNS = (["model", "clean"] + [f"linf_{e}" for e in LINF] + [f"l2_{e}" for e in L2] + [f"l0_{k}" for k in L0]

@@ -88,3 +88,15 @@ def test_compare_flags_only_differences_beyond_noise(board):
     assert scoreboard.compare(moved, rows, settings) == []
     moved[0]["l2_1.0"] = (rows[0]["l2_1.0"] + 0.5) % 1.0  # far outside
     assert any("l2_1.0" in line for line in scoreboard.compare(moved, rows, settings))
+
+
+def test_caper_rates_read_from_the_board(board):
+    _, rows = board
+    named = {"cnn": None, "two_n": None}  # reading the board needs no model
+    rates = scoreboard.caper_rates(named)
+    for row in rows:
+        if row["model"] in named:
+            assert rates[row["model"]] == {"smudges": row["caper_smudges"], "glasses": row["caper_glasses"]}
+    assert all(0.0 <= v <= 1.0 for r in rates.values() for v in r.values())
+    with pytest.raises(ValueError, match="not on the committed board: cnn_m3"):
+        scoreboard.caper_rates({"cnn": None, "cnn_m3": None})

@@ -39,7 +39,7 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from helpers import caper, certainty, data, env, models, recipes, robustness, routing, scoreboard, train
+from helpers import certainty, data, env, models, recipes, robustness, routing, scoreboard, train
 
 DEVICE = env.setup(seed=0)
 REPLAY_CAPER = False  # True: replay the caper here (about a minute); False: read the scoreboard's replay of it
@@ -246,14 +246,10 @@ print(f"layered needs {needed['layered'].median().item() / needed['cnn'].median(
 
 code('''
 x_train, y_train = data.load_dataset("mnist", "train", source="bundled", verbose=False)
-if REPLAY_CAPER:  # the first 30 thief and CEO test pictures; glasses found on 200 CEO training pictures
-    thief_test, ceo_test = caper.cast(x_test, y_test)
-    _, ceo_train = caper.cast(x_train, y_train)
-    rates = {name: caper.replay(m, thief_test[:30], ceo_train[:200], ceo_test[:30]) for name, m in ATTACKED.items()}
-else:  # the scoreboard ran exactly this replay (see its settings): read its rates
-    board_settings, board = scoreboard.read()
-    rates = {row["model"]: {"smudges": row["caper_smudges"], "glasses": row["caper_glasses"]} for row in board}
-    print("from results/scoreboard.csv:", scoreboard.header(board_settings)[-1])
+# the first 30 thief and CEO test pictures; glasses found on 200 CEO training pictures
+rates = scoreboard.caper_rates(ATTACKED, replay=REPLAY_CAPER)
+if not REPLAY_CAPER:  # the scoreboard ran exactly this replay (see its settings)
+    print("from results/scoreboard.csv:", scoreboard.header(scoreboard.read()[0])[-1])
 for name in ("cnn", "layered", "layered_linear"):
     print(f"{name:<15} thief read as the CEO after smudging: {rates[name]['smudges']:.0%}; "
           f"CEO read as the thief with glasses: {rates[name]['glasses']:.0%}")
