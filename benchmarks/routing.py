@@ -19,8 +19,8 @@
     the timed exponent of the 2N-output net came out at 1.31-1.34 against a counted 1.59.)
 (b) The routed layer's FLOP rate as a fraction of a dense ``nn.Linear`` doing the same
     number of FLOPs (forward + backward), timed in pairs in the same run.
-Timings are medians of interleaved repeats; the machine is shared, so ratios matter more
-than milliseconds.
+(a) compares sizes timed round-robin and (b) takes the median of interleaved pairs: the
+machine is shared, so ratios and slopes matter more than milliseconds.
 """
 from __future__ import annotations
 
