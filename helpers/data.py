@@ -1,4 +1,4 @@
-"""Datasets: the bundled offline MNIST subset, or torchvision's full MNIST; training-set transforms.
+"""Datasets: the bundled standard MNIST (offline), or the same digits through torchvision; transforms.
 
 Taught in notebook 01 (the data) and notebook 00 (which source is in use); the transforms
 (zoom, soft labels, mosaics, foreground on a background) in notebook 06.
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
 import math
 import os
@@ -47,20 +48,66 @@ def _to_tensors(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Te
     return x.contiguous(), y
 
 
+STANDARD_SIZES = {"train": 60_000, "test": 10_000}
+"""The standard MNIST: 60,000 training and 10,000 test digits."""
+
+RAW_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+"""sha256 of the four standard MNIST files, uncompressed, under torchvision's names (the
+bundled gzip files decompress to exactly these bytes; ``tools/convert_mnist.py``)."""
+
+
 def load_bundled(split: str = "train", folder: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The bundled subset (8,000 train / 2,000 test real MNIST digits), sha256-checked."""
+    """The bundled standard MNIST (60,000 train / 10,000 test digits in the original
+    order), sha256-checked. Notebook 01."""
     check_choice(split, "split", SPLITS)
     images = parse_idx(gzip.decompress(verified_bytes(f"mnist/{split}-images-idx3-ubyte.gz", folder)))
     labels = parse_idx(gzip.decompress(verified_bytes(f"mnist/{split}-labels-idx1-ubyte.gz", folder)))
     return _to_tensors(images, labels)
 
 
+def _raw_names(split: str) -> tuple[str, str]:
+    prefix = "train" if split == "train" else "t10k"
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def check_torchvision_files(split: str, root: Path | None = None) -> Path:
+    """Check that torchvision's raw MNIST files for ``split`` under ``root`` are the standard
+    MNIST, byte for byte; return their folder.
+
+    Raises ``FileNotFoundError`` naming the files that are missing and ``ValueError``
+    naming each file whose bytes differ from the standard ones (so a learner never
+    trains or tests on other digits than the committed outputs were made with).
+    """
+    check_choice(split, "split", SPLITS)
+    raw = Path(root or default_torchvision_root()) / "MNIST" / "raw"
+    names = _raw_names(split)
+    missing = [n for n in names if not (raw / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"torchvision's MNIST folder {raw} lacks {', '.join(missing)}")
+    differ = []
+    for name in names:
+        digest = hashlib.sha256((raw / name).read_bytes()).hexdigest()
+        if digest != RAW_SHA256[name]:
+            differ.append(f"{name} (sha256 {digest[:12]}..., standard {RAW_SHA256[name][:12]}...)")
+    if differ:
+        raise ValueError(f"torchvision's MNIST files in {raw} differ from the standard MNIST: {'; '.join(differ)}")
+    return raw
+
+
 def load_torchvision(split: str = "train", root: Path | None = None, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full MNIST through ``torchvision.datasets.MNIST`` (downloads once where online)."""
+    """The standard MNIST through ``torchvision.datasets.MNIST`` (downloads once where
+    online), after ``check_torchvision_files`` has checked its files byte for byte."""
     from torchvision.datasets import MNIST
 
     check_choice(split, "split", SPLITS)
-    dataset = MNIST(str(root or default_torchvision_root()), train=(split == "train"), download=download)
+    root = Path(root or default_torchvision_root())
+    dataset = MNIST(str(root), train=(split == "train"), download=download)
+    check_torchvision_files(split, root)
     return _to_tensors(dataset.data.numpy(), dataset.targets.numpy())
 
 
@@ -74,10 +121,12 @@ def load_dataset(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images ``x`` (float32 ``[B,1,28,28]`` in [0,1]) and labels ``y`` (long ``[B]``).
 
-    ``source="bundled"`` reads the offline subset shipped with the course,
-    ``"torchvision"`` uses torchvision's MNIST (downloading into ``root`` if needed),
-    and ``"auto"`` tries torchvision and falls back to the bundled subset, printing
-    one line that says which it used. Taught in notebooks 00 and 01.
+    The standard MNIST: ``split="train"`` gives its 60,000 training digits, ``"test"``
+    its 10,000 test digits, in the original order. ``source="bundled"`` reads the copy
+    shipped with the course (sha256-checked), ``"torchvision"`` uses torchvision's MNIST
+    (downloading into ``root`` if needed; its files must be byte for byte the standard
+    ones), and ``"auto"`` tries torchvision and falls back to the bundled copy, printing
+    one line that says which it used. Both give identical tensors. Taught in notebooks 00 and 01.
     """
     check_choice(name, "name", DATASETS)
     check_choice(split, "split", SPLITS)
@@ -91,16 +140,18 @@ def load_dataset(
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             x, y = load_torchvision(split, root)
         used = f"torchvision MNIST ({len(x)} {split} images)"
-    except Exception as error:  # offline, blocked, or torchvision missing: use the bundled subset
+    except ValueError:  # torchvision's files are not the standard MNIST: say so, never fall back silently
+        raise
+    except Exception as error:  # offline, blocked, or torchvision missing: use the bundled copy
         x, y = load_bundled(split)
-        used = f"bundled MNIST subset ({len(x)} {split} images; torchvision unavailable: {type(error).__name__})"
+        used = f"bundled MNIST ({len(x)} {split} images; torchvision unavailable: {type(error).__name__})"
     if verbose:
         print(f"data source: {used}")
     return x, y
 
 
 def write_torchvision_layout(root: Path, folder: Path | None = None) -> Path:
-    """Write the bundled subset into torchvision's on-disk MNIST layout under ``root``.
+    """Write the bundled MNIST into torchvision's on-disk MNIST layout under ``root``.
 
     ``torchvision.datasets.MNIST(root, download=False)`` then loads it. Used by the
     tests to exercise the torchvision branch offline.
@@ -153,19 +204,20 @@ def random_affine(
 def describe_sources(root: str | Path | None = None) -> str:
     """Which data sources this machine has, without touching the network. Notebook 00.
 
-    Says whether the bundled subset passes its sha256 check and whether torchvision's
-    full MNIST is already on disk under ``root``.
+    Says whether the bundled standard MNIST passes its sha256 check and whether
+    torchvision's copy of it is already on disk under ``root``.
     """
     lines = []
     try:
         sizes = [len(load_bundled(split)[1]) for split in SPLITS]
-        lines.append(f"bundled subset: {sizes[0]} train + {sizes[1]} test images, sha256 verified")
+        lines.append(f"bundled MNIST: {sizes[0]} train + {sizes[1]} test images, sha256 verified")
     except (OSError, ValueError) as error:
-        lines.append(f"bundled subset: NOT usable ({error})")
+        lines.append(f"bundled MNIST: NOT usable ({error})")
     raw = Path(root or default_torchvision_root()) / "MNIST" / "raw"
     found = (raw / "train-images-idx3-ubyte").exists() or (raw / "train-images-idx3-ubyte.gz").exists()
     lines.append("torchvision MNIST: " + ("on disk, source='auto' will use it" if found else
-                 "not on disk; source='auto' downloads it where the internet is reachable, else uses the bundled subset"))
+                 "not on disk; source='auto' downloads it where the internet is reachable, else uses the bundled copy "
+                 "(the same digits)"))
     return "\n".join(lines)
 
 

@@ -72,6 +72,9 @@ LAYERED: dict = {"depth": 2, "hidden": 32, "node_dim": 8, "seed": 0}
 
 REGISTRY: dict[str, Pretrained] = {
     "cnn": Pretrained(BaselineCNN, "checkpoints/cnn.pt", "baseline CNN (notebook 01)"),
+    "cnn_noise": Pretrained(BaselineCNN, "checkpoints/cnn_noise.pt",
+                            "baseline CNN trained with the routing nets' salt-and-pepper input noise: "
+                            "their control (notebooks 07-09)"),
     **{
         f"cnn_m{m}": Pretrained(partial(BaselineCNN, classes=m), f"checkpoints/cnn_m{m}.pt",
                                 f"baseline CNN trained on digits 0..{m - 1} only (notebook 03)")

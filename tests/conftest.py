@@ -25,7 +25,7 @@ torch.set_num_threads(2)
 
 @pytest.fixture(scope="session")
 def test_split() -> tuple[torch.Tensor, torch.Tensor]:
-    """The bundled test split (2,000 images). Do not modify in place."""
+    """The bundled test split (the standard 10,000 digits). Do not modify in place."""
     from helpers.data import load_dataset
 
     return load_dataset("mnist", "test", source="bundled", verbose=False)

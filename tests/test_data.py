@@ -1,4 +1,4 @@
-"""helpers.data: the bundled MNIST subset, the torchvision branch (offline), integrity, augmentation."""
+"""helpers.data: the bundled standard MNIST, the torchvision branch (offline), integrity, augmentation."""
 from __future__ import annotations
 
 import gzip
@@ -41,7 +41,7 @@ def image_hashes(x: torch.Tensor) -> set[str]:
 # --- shapes, dtypes, ranges, the split ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("split, size", [("train", 8000), ("test", 2000)])
+@pytest.mark.parametrize("split, size", [("train", 60000), ("test", 10000)])
 def test_bundled_shapes_dtypes_range(split, size, train_split, test_split):
     x, y = train_split if split == "train" else test_split
     assert x.shape == (size, 1, 28, 28)
@@ -61,8 +61,27 @@ def test_bundled_is_deterministic(test_split):
 
 def test_train_and_test_are_disjoint(train_split, test_split):
     train, test = image_hashes(train_split[0]), image_hashes(test_split[0])
-    assert len(test) == 2000  # no duplicate within the test split either
+    assert len(test) == 10000  # no duplicate within the test split either
     assert train.isdisjoint(test)
+
+
+@pytest.mark.parametrize("split, first, counts", [
+    ("train", [5, 0, 4, 1, 9, 2, 1, 3, 1, 4], [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]),
+    ("test", [7, 2, 1, 0, 4, 1, 4, 9, 5, 9], [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]),
+])
+def test_bundled_is_the_standard_mnist_in_its_order(split, first, counts, train_split, test_split):
+    _, y = train_split if split == "train" else test_split
+    assert y[:10].tolist() == first
+    assert torch.bincount(y, minlength=10).tolist() == counts
+
+
+def test_raw_sha256_table_matches_the_bundled_bytes():
+    from helpers.integrity import verified_bytes
+
+    for ours, theirs in (("train", "train"), ("test", "t10k")):
+        for kind in ("images-idx3", "labels-idx1"):
+            blob = gzip.decompress(verified_bytes(f"mnist/{ours}-{kind}-ubyte.gz"))
+            assert hashlib.sha256(blob).hexdigest() == data.RAW_SHA256[f"{theirs}-{kind}-ubyte"]
 
 
 def test_bundled_verbose_false_prints_nothing(capsys):
@@ -112,7 +131,7 @@ def test_torchvision_source_matches_bundled_exactly(torchvision_root, test_split
 
 def test_auto_uses_torchvision_when_present(torchvision_root, test_split, monkeypatch, capsys):
     def must_not_be_used(*args, **kwargs):
-        raise AssertionError("auto fell back to the bundled subset although torchvision data exist")
+        raise AssertionError("auto fell back to the bundled copy although torchvision data exist")
 
     monkeypatch.setattr(data, "load_bundled", must_not_be_used)
     x, y = data.load_dataset("mnist", "test", source="auto", root=torchvision_root)
@@ -143,7 +162,7 @@ def test_auto_falls_back_to_bundled_when_download_fails(target, fail, error, tmp
     assert torch.equal(x, test_split[0]) and torch.equal(y, test_split[1])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
-    assert "bundled" in lines[0] and "2000" in lines[0]
+    assert "bundled" in lines[0] and "10000" in lines[0]
     assert error in lines[0]  # says why torchvision was not used
 
 
@@ -157,6 +176,38 @@ def test_torchvision_source_does_not_fall_back(tmp_path, monkeypatch):
     monkeypatch.setattr("torchvision.datasets.MNIST", _mnist_unavailable)
     with pytest.raises(RuntimeError, match="simulated"):
         data.load_dataset("mnist", "test", source="torchvision", root=tmp_path)
+
+
+def _torchvision_copy(torchvision_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "tv-copy"
+    shutil.copytree(torchvision_root, root)
+    return root, root / "MNIST" / "raw"
+
+
+def test_torchvision_folder_with_a_missing_file_is_refused(torchvision_root, tmp_path):
+    root, raw = _torchvision_copy(torchvision_root, tmp_path)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises((FileNotFoundError, RuntimeError), match="t10k-labels-idx1-ubyte|not found"):
+        data.load_dataset("mnist", "test", source="torchvision", root=root)
+    with pytest.raises(FileNotFoundError, match="lacks t10k-labels-idx1-ubyte"):
+        data.check_torchvision_files("test", root)
+
+
+def test_torchvision_folder_with_other_digits_is_refused_naming_the_file(torchvision_root, tmp_path):
+    root, raw = _torchvision_copy(torchvision_root, tmp_path)
+    blob = bytearray((raw / "t10k-images-idx3-ubyte").read_bytes())
+    blob[5000] ^= 0xFF  # one pixel of one digit changed
+    (raw / "t10k-images-idx3-ubyte").write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.*differ|differ.*t10k-images-idx3-ubyte"):
+        data.load_dataset("mnist", "test", source="torchvision", root=root)
+    with pytest.raises(ValueError, match="differ from the standard MNIST: t10k-images-idx3-ubyte"):
+        data.load_dataset("mnist", "test", source="auto", root=root)  # never a silent fallback
+    # the labels file is untouched, so it is not named
+    with pytest.raises(ValueError) as info:
+        data.check_torchvision_files("test", root)
+    assert "t10k-labels" not in str(info.value)
 
 
 # --- integrity ---------------------------------------------------------------------------------
@@ -180,7 +231,7 @@ def test_tampered_idx_raises_checksum_error_via_env(file, data_copy, flip_byte, 
         data.load_dataset("mnist", "test", source="auto")
     # the other split is untouched and still loads
     x, _ = data.load_dataset("mnist", "train", source="bundled", verbose=False)
-    assert x.shape == (8000, 1, 28, 28)
+    assert x.shape == (60000, 1, 28, 28)
 
 
 def test_tampered_idx_raises_checksum_error_via_folder(data_copy, flip_byte):
@@ -211,7 +262,7 @@ def test_parse_idx_round_trip_on_bundled_file():
 
     blob = gzip.decompress(verified_bytes("mnist/test-labels-idx1-ubyte.gz"))
     parsed = data.parse_idx(blob)
-    assert parsed.shape == (2000,)
+    assert parsed.shape == (10000,)
     assert encode_idx(parsed) == blob
 
 
