@@ -26,6 +26,22 @@ def setup(seed: int = 0, threads: int | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` or ``"cpu"``: the CPU; ``"cuda"``: the GPU (a clear error where there is none).
+
+    The ``--device`` of ``python -m helpers.recipes`` and ``python -m helpers.scoreboard``,
+    for a learner who outgrows the laptop (a Colab GPU); the notebooks stay on the CPU."""
+    try:
+        device = torch.device("cpu" if device is None else device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {str(device)!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for, but torch sees no CUDA GPU here")
+    return device
+
+
 def in_colab() -> bool:
     """True inside Google Colab. Notebook 00."""
     return "google.colab" in sys.modules

@@ -98,6 +98,23 @@ REGISTRY: dict[str, Pretrained] = {
 }
 
 
+class OnDevice(nn.Module):
+    """A copy of ``model`` that runs on ``device`` (a GPU, say) behind a CPU interface:
+    inputs are moved there, logits (and so gradients) come back on the inputs' device, so
+    every attack of the course runs unchanged. ``python -m helpers.scoreboard --device cuda``
+    attacks through it; the notebooks stay on the CPU."""
+
+    def __init__(self, model: nn.Module, device: str | torch.device) -> None:
+        super().__init__()
+        import copy
+
+        self.device = torch.device(device)
+        self.model = copy.deepcopy(model).to(self.device).eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.to(self.device)).to(x.device)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters. Notebook 01."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -25,6 +25,7 @@ from .certainty import certified_accuracy, lipschitz_upper_bound
 from .lipschitz import LipschitzCNN, margin_loss
 from .models import LAYERED, TWO_N, BaselineCNN, count_parameters, quantize_, save_pretrained, training_info
 from .routing import LayeredRoutingNet, NodeLogits, TwoNOutputNet, node_loss
+from .env import resolve_device
 from .train import accuracy, fit, seed_everything, train_or_load
 
 
@@ -33,16 +34,6 @@ def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     x, y = load_dataset("mnist", "train", source="bundled", verbose=False)
     x_test, y_test = load_dataset("mnist", "test", source="bundled", verbose=False)
     return x, y, x_test, y_test
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None`` or ``"cpu"``: the CPU; ``"cuda"``: the GPU (a clear error where there is none)."""
-    device = torch.device("cpu" if device is None else device)
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {str(device)!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for, but torch sees no CUDA GPU here")
-    return device
 
 
 def _info(model: nn.Module, losses: list[float], x_test: torch.Tensor, y_test: torch.Tensor, *, epochs: int,

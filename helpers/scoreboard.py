@@ -3,7 +3,7 @@
     python -m helpers.scoreboard            # the committed results/scoreboard.{csv,md}
     python -m helpers.scoreboard --quick    # a small sample, printed, nothing written
 
-For each model: clean accuracy on the whole bundled test split; robust accuracy under
+For each model: clean accuracy on all 10,000 standard MNIST test digits; robust accuracy under
 Linf, L2 and L0 attacks (each the minimum over the attacks that apply, COURSE.md section
 5; settings in ``helpers.robustness.SETTINGS``); the median pixels needed; K from below
 (the steepest logit-margin slope seen) and above (layer norms, where defined); certified
@@ -29,13 +29,16 @@ from torch import nn
 
 from . import caper, certainty, data, models, robustness, routing
 from .checks import check_choice
+from .env import resolve_device
 from .train import predict
 
 __all__ = ["MODELS", "LINF", "L2", "L0", "Settings", "DEFAULT", "QUICK", "evaluate", "caper_replay", "caper_rates",
            "scoreboard", "header", "read", "compare", "write", "main"]
 
-MODELS = ("cnn", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_linear", "layered", "layered_linear")
+MODELS = ("cnn", "cnn_noise", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_linear", "layered", "layered_linear")
 """The models on the board: every bundled 10-class model."""
+TEST_DIGITS = 10_000
+"""Clean accuracy is measured on all of the standard MNIST test digits."""
 LINF = (0.1, 0.2, 0.3)
 L2 = (0.5, 1.0, 1.58, 2.0)
 L0 = (1, 2, 5, 10, 20)
@@ -84,24 +87,29 @@ def _upper_bound(model: nn.Module) -> float:
         return math.nan
 
 
-def evaluate(name: str, settings: Settings = DEFAULT, *, progress: Callable[[str], None] | None = None) -> dict:
+def evaluate(name: str, settings: Settings = DEFAULT, *, progress: Callable[[str], None] | None = None,
+             device: str = "cpu") -> dict:
     """One row of the scoreboard: every figure for the bundled model ``name``. Notebook 09.
 
-    ``progress`` is called with the name of each of its five phases as it finishes."""
+    ``progress`` is called with the name of each of its five phases as it finishes.
+    ``device="cuda"`` runs the attacks on a GPU (``models.OnDevice``); the certificates
+    and the figures read from the weights are computed on the CPU either way."""
     check_choice(name, "name", MODELS)
+    dev = resolve_device(device)
     step = progress or (lambda _: None)
     model = models.load_pretrained(name)
+    attacked = model if dev.type == "cpu" else models.OnDevice(model, dev)
     x_all, y_all = data.load_dataset("mnist", "test", source="bundled")
     x, y = sample(settings.dense, settings.seed)
     row: dict = {"model": name, "clean": (predict(model, x_all).argmax(1) == y_all).float().mean().item()}
-    row.update({f"linf_{e}": v for e, v in zip(LINF, robustness.robust_curve(model, x, y, "linf", LINF,
+    row.update({f"linf_{e}": v for e, v in zip(LINF, robustness.robust_curve(attacked, x, y, "linf", LINF,
                                                                              seed=settings.seed))})
     step("Linf")
-    row.update({f"l2_{e}": v for e, v in zip(L2, robustness.robust_curve(model, x, y, "l2", L2,
+    row.update({f"l2_{e}": v for e, v in zip(L2, robustness.robust_curve(attacked, x, y, "l2", L2,
                                                                          seed=settings.seed))})
     step("L2")
     xs, ys = x[: settings.sparse], y[: settings.sparse]
-    pixels = robustness.pixels_needed(model, xs, ys, max_pixels=settings.max_pixels, seed=settings.seed)
+    pixels = robustness.pixels_needed(attacked, xs, ys, max_pixels=settings.max_pixels, seed=settings.seed)
     row.update({f"l0_{k}": (pixels > k).float().mean().item() for k in L0})
     row["median_pixels"] = pixels.median().item()  # the lower median; inf: not fooled within max_pixels
     step("L0")
@@ -123,7 +131,7 @@ def evaluate(name: str, settings: Settings = DEFAULT, *, progress: Callable[[str
     row["macs"] = int(routing.measured_macs(model))
     row["train_seconds"] = models.training_info(name).get("train_seconds", math.nan)
     step("K, certificates, cost")
-    replay = caper_replay(model, settings.caper)
+    replay = caper_replay(attacked, settings.caper)
     row["caper_smudges"], row["caper_glasses"] = replay["smudges"], replay["glasses"]
     step("caper")
     return row
@@ -164,16 +172,17 @@ COLUMNS = (["model", "clean"] + [f"linf_{e}" for e in LINF] + [f"l2_{e}" for e i
               "train_seconds"])
 
 
-def _evaluate_alone(name: str, settings: Settings, threads: int) -> dict:
+def _evaluate_alone(name: str, settings: Settings, threads: int, device: str = "cpu") -> dict:
     """``evaluate`` in a worker process with its own share of the cores."""
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    row = evaluate(name, settings)
+    row = evaluate(name, settings, device=device)
     row["eval_seconds"] = round(time.perf_counter() - start, 1)
     return row
 
 
-def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, jobs: int = 1) -> list[dict]:
+def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, jobs: int = 1,
+               device: str = "cpu") -> list[dict]:
     """Every row, with a progress bar. ``jobs > 1`` evaluates that many models side by side,
     in fresh processes with the cores shared out (one torch thread each on 2 cores).
     Notebook 09 (which reads the committed copy)."""
@@ -185,7 +194,7 @@ def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, j
         context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
         with ProcessPoolExecutor(jobs, mp_context=context) as pool, \
                 tqdm(total=len(names), desc="scoreboard", unit="model") as bar:
-            futures = [pool.submit(_evaluate_alone, name, settings, threads) for name in names]
+            futures = [pool.submit(_evaluate_alone, name, settings, threads, device) for name in names]
             for future in as_completed(futures):
                 bar.set_postfix_str(f"{future.result()['model']} done")
                 bar.update(1)
@@ -197,7 +206,7 @@ def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, j
                 bar.set_postfix_str(f"{name}: {phase} done")
                 bar.update(1)
             start = time.perf_counter()
-            row = evaluate(name, settings, progress=progress)
+            row = evaluate(name, settings, progress=progress, device=device)
             row["eval_seconds"] = round(time.perf_counter() - start, 1)
             rows.append(row)
     return rows
@@ -208,7 +217,7 @@ def header(settings: Settings | dict) -> list[str]:
     if isinstance(settings, dict):
         settings = Settings(**settings)
     return [
-        f"Clean accuracy: all 2,000 bundled test digits. Linf, L2 and certified figures: {settings.dense} test digits; "
+        f"Clean accuracy: all {TEST_DIGITS:,} standard MNIST test digits. Linf, L2 and certified figures: {settings.dense} test digits; "
         f"L0: the first {settings.sparse} of them, searched up to {settings.max_pixels} pixels "
         f"(one fixed shuffle, seed {settings.seed}).",
         f"Linf: {robustness.SETTINGS['linf']}.",
@@ -294,7 +303,7 @@ def compare(rows: list[dict], reference: list[dict], settings: Settings | dict) 
             if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
                 continue
             if key == "clean" or key.startswith(("linf_", "l2_", "l0_", "cert_", "caper_")):
-                n = {"clean": 2000, "l0": settings.sparse, "caper": settings.caper}.get(key.split("_")[0], settings.dense)
+                n = {"clean": TEST_DIGITS, "l0": settings.sparse, "caper": settings.caper}.get(key.split("_")[0], settings.dense)
                 p = (a + b) / 2
                 if abs(a - b) > 3 * math.sqrt(max(p * (1 - p), 1 / n) / n) + 1 / n:
                     problems.append(f"{row['model']} {key}: {a:.3f} against {b:.3f} (n = {n})")
@@ -312,14 +321,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true",
                         help="also compare with the committed board and list differences beyond sampling noise")
     parser.add_argument("--out", type=Path, default=None, help="folder for scoreboard.csv and .md (default: results/)")
+    parser.add_argument("--device", default="cpu", help="where the attacks run: 'cpu' (default) or 'cuda' (a GPU)")
     args = parser.parse_args(argv)
+    resolve_device(args.device)  # a clear error before anything runs
     from .env import setup
 
     setup(seed=0)
     settings = QUICK if args.quick else DEFAULT
     committed_settings, committed = read() if args.compare else ({}, [])  # before anything is rewritten
     start = time.perf_counter()
-    rows = scoreboard(args.models, settings, jobs=args.jobs)
+    rows = scoreboard(args.models, settings, jobs=args.jobs, device=args.device)
     if args.quick:
         for row in rows:
             print({k: _cell(v) for k, v in row.items()})
