@@ -1,6 +1,6 @@
 """Robust accuracy as the course measures it: the minimum over independent attacks.
 
-COURSE.md section 5: attack the model's real output, take the minimum over at least two
+METHODOLOGY.md (the course's rules): attack the model's real output, take the minimum over at least two
 attacks of which one uses no gradients, re-check every adversarial input (re-predict it,
 check its norm and range), and state the settings beside the number. Notebooks 07 and 08
 teach ``robust_accuracy`` and ``pixels_needed``; notebook 09 builds its scoreboard on them.

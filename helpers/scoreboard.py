@@ -4,8 +4,8 @@
     python -m helpers.scoreboard --quick    # a small sample, printed, nothing written
 
 For each model: clean accuracy on all 10,000 standard MNIST test digits; robust accuracy under
-Linf, L2 and L0 attacks (each the minimum over the attacks that apply, COURSE.md section
-5; settings in ``helpers.robustness.SETTINGS``); the median pixels needed; K from below
+Linf, L2 and L0 attacks (each the minimum over the attacks that apply, as METHODOLOGY.md
+says; settings in ``helpers.robustness.SETTINGS``); the median pixels needed; K from below
 (the steepest logit-margin slope seen) and above (layer norms, where defined); certified
 L2 and L0 accuracy where a certificate exists; parameters, multiply-adds, training time.
 Notebook 09 reads and draws it.

@@ -1,4 +1,4 @@
-"""Every notebook follows the course's conventions (COURSE.md sections 3 and 7)."""
+"""Every notebook follows the course's conventions (opening, ending, executed in order, badges)."""
 import json
 import re
 from pathlib import Path

@@ -12,7 +12,7 @@ md(nb.badge() + """
 # 09 · The scoreboard, and the caper replayed
 
 Eight notebooks built the essay's proposals one at a time. Here every bundled model meets
-every attack, under one set of rules (COURSE.md section 5): the same test digits, the
+every attack, under one set of rules ([METHODOLOGY.md](../METHODOLOGY.md)): the same test digits, the
 minimum over at least two independent attacks (one of them gradient-free), every
 adversarial input re-checked, certificates checked against the attacks, and the cost of
 each model beside its robustness. Then the caper of notebook 02 is replayed against every
