@@ -12,7 +12,6 @@ that raises leaves the old figure in place (ipywidgets only logs the error), whi
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -248,7 +247,7 @@ def check_walk(fig: Figure, model: torch.nn.Module, image: torch.Tensor, label: 
 def test_walk_widget(test_split) -> None:
     """Notebook 05: the distance slider walks along the attack direction of the Lipschitz CNN."""
     lip = models.load_pretrained("lipschitz_cnn")
-    bound = math.prod(n for _, n in certainty.layer_norms(lip))
+    bound = certainty.lipschitz_upper_bound(lip)
     x, y = test_split
     image, label = x[:1], int(y[0])
     w = widgets.walk_widget(lip, image, label, bound=bound, distance=1.5)
