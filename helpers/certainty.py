@@ -379,9 +379,16 @@ def path_profile(model: nn.Module, x: torch.Tensor, x_end: torch.Tensor, points:
 # ----------------------------------------------------------------------------
 
 
-def _certify(model: nn.Module, x: torch.Tensor, bound: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+LOGIT_TOLERANCE = 1e-4
+"""How much float32 rounding of the forward pass may move a logit margin, taken off every
+margin before it is turned into a radius (margins of certified digits are of order 1)."""
+
+
+def _certify(model: nn.Module, x: torch.Tensor, bound: float | None,
+             tolerance: float = LOGIT_TOLERANCE) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward pass over ``x`` (in chunks): the predicted classes and the certified radii."""
     check_images(x)
+    tolerance = check_nonnegative(tolerance, "tolerance")
     if bound is None:
         bound = lipschitz_upper_bound(model, x.shape[1:])
     if not bound > 0 or not math.isfinite(bound):
@@ -389,29 +396,34 @@ def _certify(model: nn.Module, x: torch.Tensor, bound: float | None) -> tuple[to
     with torch.no_grad():
         logits = torch.cat([model(x[i : i + 1000]) for i in range(0, len(x), 1000)])
     top2 = logits.topk(2, dim=1)
-    radius = ((top2.values[:, 0] - top2.values[:, 1]) / (SQRT2 * bound)).clamp_min(0)
+    margin = top2.values[:, 0] - top2.values[:, 1] - tolerance
+    radius = (margin / (SQRT2 * bound)).clamp_min(0)
     return top2.indices[:, 0], radius
 
 
-def certified_radius(model: nn.Module, x: torch.Tensor, bound: float | None = None) -> torch.Tensor:
+def certified_radius(model: nn.Module, x: torch.Tensor, bound: float | None = None, *,
+                     tolerance: float = LOGIT_TOLERANCE) -> torch.Tensor:
     """Per image, an L2 radius within which the predicted class provably cannot change. Notebook 05.
 
-    ``margin / (sqrt(2) * bound)``, with the logit margin (top logit minus runner-up) and
-    ``bound`` an upper bound on the Lipschitz constant of the logit map
-    (``lipschitz_upper_bound(model)`` when not given). 0 where the margin is 0.
+    ``(margin - tolerance) / (sqrt(2) * bound)``, with the logit margin (top logit minus
+    runner-up), ``tolerance`` for the float rounding of the forward pass that computed it,
+    and ``bound`` an upper bound on the Lipschitz constant of the logit map
+    (``lipschitz_upper_bound(model)`` when not given). 0 where that is not positive.
+    A negative ``tolerance`` raises ``ValueError``.
     """
-    return _certify(model, x, bound)[1]
+    return _certify(model, x, bound, tolerance)[1]
 
 
 def certified_accuracy(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float], bound: float | None = None
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, radii: Sequence[float], bound: float | None = None, *,
+    tolerance: float = LOGIT_TOLERANCE,
 ) -> torch.Tensor:
     """For each radius in ``radii``, the fraction of images classified correctly *and*
-    certified at that radius. Notebook 05."""
+    certified at that radius (``certified_radius`` with ``tolerance``). Notebook 05."""
     check_labels(y, len(x))
     for r in radii:
         check_nonnegative(r, "radii")
-    pred, radius = _certify(model, x, bound)
+    pred, radius = _certify(model, x, bound, tolerance)
     right = pred == y
     return torch.tensor([float((right & (radius >= r)).float().mean()) for r in radii])
 

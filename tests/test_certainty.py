@@ -116,6 +116,25 @@ def test_work_outside_modules_is_refused():
         certainty.layer_norms(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), method="guess")
 
 
+def test_certified_radius_takes_the_float_tolerance_off_the_margin():
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    x = torch.rand(6, 1, 28, 28)
+    with torch.no_grad():
+        top2 = model(x).topk(2, dim=1).values
+    margin = top2[:, 0] - top2[:, 1]
+    bound = certainty.lipschitz_upper_bound(model)
+    r0 = certainty.certified_radius(model, x, bound, tolerance=0.0)
+    assert torch.allclose(r0, margin / (math.sqrt(2) * bound))
+    r = certainty.certified_radius(model, x, bound, tolerance=1e-2)
+    assert (r <= r0).all() and torch.allclose(r, ((margin - 1e-2) / (math.sqrt(2) * bound)).clamp_min(0))
+    assert (certainty.certified_radius(model, x, bound, tolerance=float(margin.max()) + 1) == 0).all()
+    with pytest.raises(ValueError, match="tolerance"):
+        certainty.certified_radius(model, x, bound, tolerance=-1e-3)
+    with pytest.raises(ValueError, match="tolerance"):
+        certainty.certified_accuracy(model, x, torch.zeros(6, dtype=torch.long), [0.1], bound, tolerance=-1.0)
+
+
 def test_bound_is_remembered_per_weights():
     torch.manual_seed(4)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
