@@ -592,27 +592,88 @@ def fit_linear_subset(net: RoutingNet, m: int, x: torch.Tensor, y: torch.Tensor,
 # ----------------------------------------------------------------------------
 
 
-def certified_pixels(model: nn.Module, x: torch.Tensor, *, tolerance: float = 1e-5) -> torch.Tensor:
+CERTIFICATES = ("tight", "simple")
+
+
+def _fields_of(model: nn.Module) -> torch.Tensor:
+    """Boolean ``[outputs, pixels]``: which pixels each output of a vote net can see."""
+    return _fields(_as_layers(model.wirings()), model.n_inputs)
+
+
+def _tight_certificate(q: torch.Tensor, fields: torch.Tensor, reach: int, tolerance: float) -> torch.Tensor:
+    """The tight certificate from each output's own probabilities ``q`` ``[M, 10, B]``.
+
+    For the top class a and a rival c, output j contributes (q_ja - q_jc) / M to
+    p_a - p_c; changed arbitrarily it contributes at least -1 / M, so it can cost at most
+    t_j = (1 + q_ja - q_jc) / M. k pixels change at most the outputs in the union of their
+    reach sets, so the damage is at most the smaller of (i) the k r largest t_j and (ii)
+    the k largest per-pixel totals sum_{j sees i} t_j (a union is at most the sum of its
+    parts). k is certified when every rival's margin, less ``tolerance``, exceeds it.
+    """
+    m, classes, b = q.shape
+    p = q.mean(0)  # [10, B]
+    top = p.argmax(0)
+    qa = q.gather(1, top.view(1, 1, b).expand(m, 1, b))  # [M, 1, B]
+    terms = (1 + qa - q) / m  # [M, 10, B]; the top class's own row is 1/M everywhere, masked below
+    margin = p.gather(0, top.view(1, b)) - p - tolerance  # [10, B]
+    by_output = terms.sort(dim=0, descending=True).values.cumsum(0)  # [M, 10, B]
+    per_pixel = torch.einsum("mcb,mn->ncb", terms, fields.to(terms.dtype))  # [N, 10, B]
+    by_pixel = per_pixel.sort(dim=0, descending=True).values.cumsum(0)  # [N, 10, B]
+    n = fields.shape[1]
+    ks = torch.arange(1, n + 1)
+    reached = (ks * reach).clamp(max=m) - 1
+    damage = torch.minimum(by_output[reached], by_pixel)  # [N, 10, B]: the bound for k = 1..N pixels
+    rival = torch.ones(classes, b, dtype=torch.bool)
+    rival[top, torch.arange(b)] = False
+    safe = (damage < margin.unsqueeze(0)) | ~rival.unsqueeze(0)  # [N, 10, B]
+    holds = safe.all(dim=1) & (margin.masked_fill(~rival, 1.0).min(0).values > 0)  # [N, B]
+    # damage grows with k, so the certified k is the length of the run of successes from k = 1
+    return holds.long().cumprod(dim=0).sum(0)
+
+
+def certified_pixels(model: nn.Module, x: torch.Tensor, *, tolerance: float = 1e-5,
+                     method: str = "tight", batch_size: int = 250) -> torch.Tensor:
     """How many pixels of each image may be changed, arbitrarily, with the predicted class
-    provably unchanged (long ``[B]``). Vote readout only. Notebook 07.
+    provably unchanged (long ``[B]``). Vote readout only. Notebooks 07 and 08.
 
     With M outputs the vote gives p_c = (1/M) * sum_j q_jc, each q_j a probability vector.
-    Changing one output's q_j moves p_a - p_c, for any two classes, by at most 2 / M.
-    k changed pixels reach at most min(M, k r) outputs (r = the reach), so if the vote
-    margin p_top - p_second exceeds 2 min(M, k r) / M, no class can overtake the top one:
-    the answer is the largest such k. ``tolerance`` is taken off the margin first, so
-    float rounding can only make the certificate smaller.
+
+    ``method="simple"`` (derived first in notebook 07): changing one output's q_j moves
+    p_a - p_c, for any two classes, by at most 2 / M. k changed pixels reach at most
+    min(M, k r) outputs (r = the reach), so if the vote margin p_top - p_second exceeds
+    2 min(M, k r) / M, no class can overtake the top one: the answer is the largest such k.
+
+    ``method="tight"`` (the default) uses what each output says now: against rival c,
+    output j can cost the margin at most (1 + q_ja - q_jc) / M, and the outputs k pixels
+    reach are bounded both by count (k r) and by the actual reach sets of the wiring (see
+    ``_tight_certificate``). It is never below the simple one, and sound for the same reason.
+
+    ``tolerance`` is taken off every margin first, so float rounding can only make the
+    certificate smaller; the probabilities are computed in float64 from the float32 node logits.
     """
     if not isinstance(model, (RoutingNet, VoteSubset)) or model.readout != "vote":
         raise ValueError("certified_pixels needs a routing net with the vote readout (readout='vote')")
     if model.image_size != 28:
         raise ValueError("certified_pixels needs image_size=28: resizing would spread one pixel over several inputs")
+    check_choice(method, "method", CERTIFICATES)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    if method == "simple":
+        with torch.no_grad():
+            probs = model(x).double().exp()
+        top2 = probs.topk(2, dim=1).values
+        gap = (top2[:, 0] - top2[:, 1] - tolerance).clamp(min=0)
+        k = torch.ceil(gap * model.n_outputs / (2 * model.reach())).long() - 1
+        return k.clamp(min=0)
+    net, m = (model.net, model.m) if isinstance(model, VoteSubset) else (model, None)
+    fields = _fields_of(model).double()
+    reach = model.reach()
+    out = []
     with torch.no_grad():
-        probs = model(x).double().exp()
-    top2 = probs.topk(2, dim=1).values
-    gap = (top2[:, 0] - top2[:, 1] - tolerance).clamp(min=0)
-    k = torch.ceil(gap * model.n_outputs / (2 * model.reach())).long() - 1
-    return k.clamp(min=0)
+        for i in range(0, len(x), batch_size):
+            q = net.node_logits(x[i : i + batch_size], m).double().softmax(dim=1)
+            out.append(_tight_certificate(q, fields, reach, float(tolerance)))
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 def planned_cost(fan_in: Sequence[int], width: int, *, hidden: int, node_dim: int = 1,

@@ -292,31 +292,119 @@ def test_cost_counts_match_formulas(make):
 # ----------------------------------------------------------------------------
 
 
-def test_certificate_arithmetic_survives_the_worst_output_change():
-    """Brute force on the outputs themselves: for every certified image, let k = its
-    certificate, pick k pixels, and give *every* output they reach the worst possible vote
-    (all on one rival, for every rival). The top class must survive."""
+@pytest.fixture(scope="module")
+def small_vote_net():
+    """A vote net with real margins: 64 outputs on groups of 49 pixels (reach 4), trained
+    for two epochs on 3,000 training digits (a few seconds), and 120 test digits."""
+    from helpers.data import load_dataset
+    from helpers.train import fit
+
+    x, y = load_dataset("mnist", "train", source="bundled", verbose=False)
     torch.manual_seed(0)
-    net = R.TwoNOutputNet(image_size=28, n_outputs=256, group_size=49, hidden=4).eval()
-    x = torch.rand(64, 1, 28, 28)
+    net = R.TwoNOutputNet(image_size=28, n_outputs=64, group_size=49, hidden=8, seed=0)
+    fit(R.NodeLogits(net), x[:3000], y[:3000], epochs=2, batch_size=64, lr=1e-2, progress=False,
+        loss_fn=R.node_loss)
+    xt, _ = load_dataset("mnist", "test", source="bundled", verbose=False)
+    return net.eval(), xt[:120]
+
+
+def worst_case_survives(q: torch.Tensor, reached: torch.Tensor) -> torch.Tensor:
+    """Outputs ``reached`` (bool ``[S, M]``: S choices of pixels) set to the worst possible
+    vote, one-hot on a rival, for every rival: does the top class of the mean of ``q``
+    (``[M, 10]``) still win? One bool per choice."""
+    m = q.shape[0]
+    top = int(q.mean(0).argmax())
+    r = reached.to(q.dtype)
+    kept = q.sum(0) - r @ q  # [S, 10]: the votes of the outputs left alone
+    count = r.sum(1, keepdim=True)  # each changed output puts all its vote on the rival
+    lead = kept[:, top : top + 1] - kept - count  # [S, 10]: top minus rival after the change, times M
+    lead[:, top] = 1.0
+    return (lead > 0).all(dim=1)
+
+
+def _greedy_pixels(fields: torch.Tensor, t: torch.Tensor, k: int) -> torch.Tensor:
+    """k pixels picked one at a time, each adding the most new damage t over not-yet-reached outputs."""
+    covered = torch.zeros(fields.shape[0], dtype=torch.bool)
+    chosen = []
+    for _ in range(k):
+        gain = (fields & ~covered[:, None]).double().T @ t
+        best = int(gain.argmax())
+        chosen.append(best)
+        covered |= fields[:, best]
+    return torch.tensor(chosen)
+
+
+def test_tight_certificate_survives_exhaustive_and_adversarial_pixel_choices(small_vote_net):
+    """For each digit certified at k pixels: every subset of k pixels (exhaustively, where
+    k <= 2), and for larger k greedy max-damage picks against each rival, the pixels that
+    reach the most outputs and random picks, leave the top class on top when every output
+    they reach is set to the worst vote. At k + 1 some choice must fail for some digits
+    (the certificate is not vacuous)."""
+    net, x = small_vote_net
     k = R.certified_pixels(net, x)
+    simple = R.certified_pixels(net, x, method="simple")
+    assert (k >= simple).all()
+    assert (k >= 2).sum() >= 20, f"the net's margins are too small to test: {k.tolist()}"
     with torch.no_grad():
-        logits = net.node_logits(x)  # [M, 10, B]
-    probs = logits.softmax(dim=1)
-    counts = R.reach_counts(net.wirings(), 784)
-    pixels = counts.argsort(descending=True)  # the most-reaching pixels first
-    reached = torch.zeros(256, 784, dtype=torch.bool).scatter_(1, net.layers[0].wiring, True)
+        q = net.node_logits(x).double().softmax(dim=1)  # [M, 10, B]
+    fields = R._fields_of(net)  # [M, 784]
+    n = fields.shape[1]
+    exhaustive = {size: torch.unique(fields[:, torch.combinations(torch.arange(n), size)].any(dim=2).T, dim=0)
+                  for size in (1, 2)}  # every distinct set of outputs that 1 or 2 pixels reach
+    gen = torch.Generator().manual_seed(0)
+    broken_above = 0
     for b in range(len(x)):
-        if k[b] == 0:
+        kb = int(k[b])
+        qb = q[:, :, b]
+        top = int(qb.mean(0).argmax())
+        if kb == 0:
             continue
-        top = probs[:, :, b].mean(0).argmax()
-        hit = reached[:, pixels[: k[b]]].any(dim=1)
-        for rival in range(10):
-            if rival == top:
-                continue
-            worst = probs[:, :, b].clone()
-            worst[hit] = torch.nn.functional.one_hot(torch.tensor(rival), 10).float()
-            assert worst.mean(0).argmax() == top
+        if kb <= 2:
+            assert worst_case_survives(qb, exhaustive[kb]).all(), f"digit {b}: an exhaustive {kb}-subset beat it"
+        rivals = [c for c in range(10) if c != top]
+        def picks(size):
+            out = [fields.sum(0).argsort(descending=True)[:size]]
+            out += [_greedy_pixels(fields, 1 + qb[:, top] - qb[:, c], size) for c in rivals]
+            return out
+        choices = picks(kb) + [torch.randperm(n, generator=gen)[:kb] for _ in range(20)]
+        reached = torch.stack([fields[:, pix].any(dim=1) for pix in choices])
+        assert worst_case_survives(qb, reached).all(), f"digit {b}: {kb} pixels beat a {kb}-pixel certificate"
+        above = torch.stack([fields[:, pix].any(dim=1) for pix in picks(kb + 1)])
+        broken_above += int(not worst_case_survives(qb, above).all())
+    assert broken_above > 0
+
+
+def test_a_wrong_certificate_is_caught(small_vote_net):
+    """Feed the check a certificate two too large everywhere: it must fail on some digit."""
+    net, x = small_vote_net
+    k = R.certified_pixels(net, x) + 2
+    with torch.no_grad():
+        q = net.node_logits(x).double().softmax(dim=1)
+    fields = R._fields_of(net)
+    fails = 0
+    for b in range(len(x)):
+        qb = q[:, :, b]
+        top = int(qb.mean(0).argmax())
+        reached = torch.stack([fields[:, _greedy_pixels(fields, 1 + qb[:, top] - qb[:, c], int(k[b]))].any(dim=1)
+                               for c in range(10) if c != top])
+        fails += int(not worst_case_survives(qb, reached).all())
+    assert fails > 0
+
+
+def test_certificate_bad_arguments(small_vote_net):
+    net, x = small_vote_net
+    with pytest.raises(ValueError, match="method="):
+        R.certified_pixels(net, x[:2], method="exact")
+    with pytest.raises(ValueError, match="tolerance"):
+        R.certified_pixels(net, x[:2], tolerance=-1e-3)
+
+
+def test_certificate_of_a_vote_subset_uses_its_own_outputs(small_vote_net):
+    net, x = small_vote_net
+    sub = R.VoteSubset(net, 16)
+    k = R.certified_pixels(sub, x)
+    assert (k >= R.certified_pixels(sub, x, method="simple")).all()
+    assert torch.equal(R.certified_pixels(R.VoteSubset(net, net.n_outputs), x), R.certified_pixels(net, x))
 
 
 def test_certificate_refuses_what_it_cannot_certify():
