@@ -48,9 +48,6 @@ def _to_tensors(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Te
     return x.contiguous(), y
 
 
-STANDARD_SIZES = {"train": 60_000, "test": 10_000}
-"""The standard MNIST: 60,000 training and 10,000 test digits."""
-
 RAW_SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
