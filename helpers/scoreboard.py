@@ -33,7 +33,7 @@ from .env import resolve_device
 from .train import predict
 
 __all__ = ["MODELS", "LINF", "L2", "L0", "Settings", "DEFAULT", "QUICK", "evaluate", "caper_replay", "caper_rates",
-           "scoreboard", "header", "read", "compare", "write", "main"]
+           "scoreboard", "header", "read", "compare", "write", "merge", "main"]
 
 MODELS = ("cnn", "cnn_noise", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_linear", "layered", "layered_linear")
 """The models on the board: every bundled 10-class model."""
@@ -312,6 +312,21 @@ def compare(rows: list[dict], reference: list[dict], settings: Settings | dict) 
     return problems
 
 
+def merge(rows: list[dict], settings: Settings, folder: Path | None = None) -> list[dict]:
+    """``rows`` in place of the same models' rows of the board in ``folder``; the board's other
+    rows kept; every row in the order of ``MODELS``. Refuses a board made with other settings."""
+    path = Path(folder) / "scoreboard.csv" if folder is not None else None
+    if path is not None and not path.exists():
+        return rows
+    old_settings, old_rows = read(path)
+    if old_settings != asdict(settings):
+        raise ValueError(f"the board was made with {old_settings}, not {asdict(settings)}: rebuild it whole")
+    fresh = {row["model"]: row for row in rows}
+    kept = {row["model"]: row for row in old_rows if row["model"] not in fresh and row["model"] in MODELS}
+    merged = {**kept, **fresh}
+    return [merged[name] for name in MODELS if name in merged]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"a small sample ({QUICK}); prints, writes nothing")
@@ -322,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also compare with the committed board and list differences beyond sampling noise")
     parser.add_argument("--out", type=Path, default=None, help="folder for scoreboard.csv and .md (default: results/)")
     parser.add_argument("--device", default="cpu", help="where the attacks run: 'cpu' (default) or 'cuda' (a GPU)")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the rows of --models in the committed board, keep the others "
+                             "(the settings must be the same); so a board can be rebuilt a few models at a time")
     args = parser.parse_args(argv)
     resolve_device(args.device)  # a clear error before anything runs
     from .env import setup
@@ -335,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in rows:
             print({k: _cell(v) for k, v in row.items()})
     else:
+        if args.update:
+            rows = merge(rows, settings, args.out)
         for path in write(rows, settings, args.out):
             print(f"wrote {path}")
     print(f"scoreboard: {len(rows)} models in {time.perf_counter() - start:.0f} s")

@@ -75,6 +75,21 @@ def test_write_then_read_round_trip(tmp_path):
     assert "| clean | 50.0% |" in (tmp_path / "scoreboard.md").read_text()
 
 
+def test_merge_replaces_only_the_models_given(tmp_path):
+    def row(name, value):
+        out = {c: value for c in scoreboard.COLUMNS}
+        out.update(model=name, parameters=1, macs=1)
+        return out
+
+    scoreboard.write([row("cnn", 0.1), row("two_n", 0.2), row("lipschitz_cnn", 0.3)], scoreboard.QUICK, tmp_path)
+    merged = scoreboard.merge([row("two_n", 0.9), row("cnn_noise", 0.8)], scoreboard.QUICK, tmp_path)
+    assert [r["model"] for r in merged] == ["cnn", "cnn_noise", "lipschitz_cnn", "two_n"]  # the board's order
+    assert {r["model"]: r["clean"] for r in merged} == {"cnn": 0.1, "cnn_noise": 0.8, "lipschitz_cnn": 0.3,
+                                                         "two_n": 0.9}
+    with pytest.raises(ValueError, match="rebuild it whole"):
+        scoreboard.merge([row("cnn", 0.5)], scoreboard.DEFAULT, tmp_path)
+
+
 def test_bad_model_name():
     with pytest.raises(ValueError, match="name"):
         scoreboard.evaluate("resnet")
