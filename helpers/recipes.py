@@ -87,7 +87,8 @@ def train_lipschitz_cnn(
     plain weights. Settings chosen on the 8,000-digit subset the course used before: 30
     epochs gave 95.0% clean and 48% certified at L2 1.58; 45 epochs 95.35% and 49.55%;
     spectral-norm linear layers instead of Bjorck, 60 epochs, 92.4% and 40%. On the
-    60,000 digits: 15 epochs."""
+    60,000 digits, 15 epochs: 96.46% clean and 53.11% certified at L2 1.58 on the 10,000
+    test digits (with the proven bound 1.0072), short of the 98% the course aims for."""
     dev = resolve_device(device)
     x, y, x_test, y_test = _data()
     seed_everything(seed)
@@ -196,6 +197,9 @@ def train_routing(kind: str, readout: str, *, epochs: int | None = None, lr: flo
     instead, 95.55%; with 55 epochs instead, 95.35%. Layered, 16 hidden units and 4 values
     per middle node: 93.65%; adding the vote's own loss to the outputs', 93.0%; middle
     nodes on local 2 x 4 tiles instead of scattered pixels, 92.35%; 32 and 8: 94.85%.
+    On the 60,000 digits, 10 epochs, on the 10,000 test digits: two_n 96.29%, two_n_linear
+    98.41%, layered 96.07%, layered_linear 98.19% (the vote nets short of the 97% and 97.5%
+    the course aims for).
     """
     check_choice(kind, "kind", ("two_n", "layered"))
     x, y, x_test, y_test = _data()
