@@ -217,8 +217,8 @@ def test_quantize_changes_each_weight_by_at_most_half_a_step():
             assert torch.equal(value, before[key].half().float()), key
 
 
-@pytest.mark.parametrize("name, floor", [("two_n", 0.95), ("layered", 0.94), ("two_n_linear", 0.95),
-                                         ("layered_linear", 0.94)])
+@pytest.mark.parametrize("name, floor", [("two_n", 0.96), ("layered", 0.96), ("two_n_linear", 0.98),
+                                         ("layered_linear", 0.98)])
 def test_routing_checkpoints(name, floor, test_split):
     """Every routing model maps [B,1,28,28] to [B,10], reads the digits, and keeps the wiring
     it was trained with (the same as its builder's)."""
@@ -232,4 +232,4 @@ def test_routing_checkpoints(name, floor, test_split):
     fresh = models.REGISTRY[name].build()
     for a, b in zip(model.wirings(), fresh.wirings()):
         assert torch.equal(a, b)
-    assert models.training_info(name)["train_seconds"] <= 300
+    assert models.training_info(name)["train_seconds"] <= 3600  # one hour at one thread, on the 60,000 digits

@@ -106,7 +106,13 @@ def test_zoom_out_keeps_ink_in_the_central_box_and_scales_its_mass(digits, facto
     outside = (out * ~inside).sum(dim=(1, 2, 3))
     assert (outside <= 1e-3 * ink).all(), f"ink outside the central {2 * half:.0f}px box"
     ratio = ink / x.sum(dim=(1, 2, 3))
-    assert torch.allclose(ratio, torch.full_like(ratio, factor**2), rtol=0.1), ratio
+    size = round(28 * factor)  # the shrunk digit's side, in whole pixels
+    expected = (size / 28) ** 2
+    if 28 % size == 0:  # whole-pixel windows: area averaging keeps every digit's mass exactly
+        assert torch.allclose(ratio, torch.full_like(ratio, expected), rtol=1e-5), ratio
+    else:  # uneven windows weigh pixels unevenly: right on average, each digit within a third
+        assert abs(ratio.mean().item() / expected - 1) < 0.05, ratio.mean()
+        assert ((ratio / expected - 1).abs() < 0.35).all(), ratio
     # far away digits really are smaller: a larger factor leaves more ink
     assert (data.zoom(x, factor).sum() < data.zoom(x, min(1.0, factor + 0.2)).sum()).item()
 
