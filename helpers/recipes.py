@@ -258,6 +258,11 @@ def _train_alone(name: str, threads: int, device: str | None = None) -> tuple[nn
                    "device": str(resolve_device(device))}
 
 
+def _report(name: str, info: dict) -> None:
+    print(f"{name:>16}: retrained in {info['train_seconds']:6.1f} s ({info['threads']} thread(s)), "
+          f"{info['test_accuracy']:.2%} on the test digits, saved", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Retrain bundled models from scratch and save them into data/.")
     parser.add_argument("names", nargs="*", default=list(RECIPES), help=f"models to retrain (default: all of {', '.join(RECIPES)})")
@@ -281,15 +286,13 @@ def main(argv: list[str] | None = None) -> None:
                 name = futures[future]
                 model, info = future.result()
                 save_pretrained(name, model, info)  # one writer for the sha256 manifest
-                print(f"{name:>16}: retrained in {info['train_seconds']:6.1f} s ({threads} thread(s)), "
-                      f"{info['test_accuracy']:.2%} on the test digits, saved", flush=True)
+                _report(name, info)
     else:
         threads = torch.get_num_threads()
         for name in args.names:
             model, info = _train_alone(name, threads, args.device)
             save_pretrained(name, model, info)
-            print(f"{name:>16}: retrained in {info['train_seconds']:6.1f} s ({threads} thread(s)), "
-                  f"{info['test_accuracy']:.2%} on the test digits, saved", flush=True)
+            _report(name, info)
     print(f"{'all':>16}: {time.perf_counter() - total:6.1f} s")
 
 
