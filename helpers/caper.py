@@ -5,22 +5,24 @@ The vault camera is a digit classifier. The **thief** is a 3 and the **CEO** an 
 * the thief's makeup smudges are a *targeted* attack on her own picture: a small
   PGD perturbation that makes a 3 read as an 8 (:func:`impersonate`);
 * the marks on the CEO's glasses are *one* perturbation, confined to a band across
-  the image (``helpers.attacks.glasses_mask``), found on pictures of the CEO from the
+  the image (:func:`glasses_mask`), found on pictures of the CEO from the
   training split, that makes his *other* pictures read as the thief
-  (:func:`glasses_for`, :func:`glasses_success`).
+  (:func:`glasses_for`, :func:`glasses_success`; the attack itself is :func:`glasses`,
+  worn with :func:`apply_glasses`).
 
 Taught in notebook 02 (attacking the vault camera); notebook 09 replays the caper
 against every model with :func:`replay`. Every success reported here comes from
 re-predicting the returned images with the model, after checking that they are in
-[0, 1] and inside their budget. Nothing happens on import.
+[0, 1] and inside their budget (``helpers.attacks.recheck``). Nothing happens on import.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .attacks import NORMS, apply_glasses, glasses, glasses_mask, pgd
-from .checks import check_choice, check_images, check_nonnegative
+from .attacks import NORMS, pgd, recheck
+from .attacks.common import LOSSES, _check_inputs, _generator, _objective
+from .checks import check_choice, check_images, check_int, check_nonnegative
 
 THIEF: int = 3
 """The digit class that plays the thief (notebook 02)."""
@@ -37,6 +39,9 @@ __all__ = [
     "cast",
     "reads_as",
     "impersonate",
+    "glasses_mask",
+    "apply_glasses",
+    "glasses",
     "glasses_for",
     "glasses_success",
     "replay",
@@ -72,6 +77,125 @@ def _predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch
     if scores.dim() != 2 or scores.shape[0] != len(x):
         raise ValueError(f"model must map [B,1,28,28] to scores [B, classes]; got output of shape {list(scores.shape)}")
     return scores
+
+
+# ----------------------------------------------------------------------------
+# the glasses: one perturbation confined to a mask, shared by many images (notebook 02)
+# ----------------------------------------------------------------------------
+
+
+def glasses_mask(rows: tuple[int, int] = (8, 13), cols: tuple[int, int] = (0, 28), *,
+                 shape: tuple[int, int] = (28, 28)) -> torch.Tensor:
+    """A bool mask ``[1,1,H,W]``, True on the band ``rows[0] <= row < rows[1]`` and
+    ``cols[0] <= col < cols[1]``: where glasses would sit on a face (rows 8-12 of 28
+    by default). Notebook 02.
+    """
+    h, w = shape
+    r0, r1 = rows
+    c0, c1 = cols
+    if not (0 <= r0 < r1 <= h and 0 <= c0 < c1 <= w):
+        raise ValueError(f"rows={rows} and cols={cols} must be non-empty ranges inside an image of shape {shape}")
+    mask = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    mask[..., r0:r1, c0:c1] = True
+    return mask
+
+
+def _check_mask(mask: object, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a bool tensor of shape [1,1,28,28], got {type(mask).__name__}")
+    if tuple(mask.shape) not in ((1, *IMAGE_SHAPE), IMAGE_SHAPE, IMAGE_SHAPE[1:]):
+        raise ValueError(f"mask must have shape [1,1,28,28] (or [1,28,28], [28,28]), got {list(mask.shape)}")
+    return mask.reshape(1, *IMAGE_SHAPE).to(device=x.device, dtype=torch.bool)
+
+
+def apply_glasses(x: torch.Tensor, delta: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Put the glasses on: ``clamp(x + delta, 0, 1)`` for every image in ``x``.
+
+    ``delta`` (``[1,1,28,28]``, as returned by ``glasses``) is zero outside its mask;
+    pass ``mask`` to enforce that (anything outside it is ignored). Notebook 02.
+    """
+    x = check_images(x, "x", IMAGE_SHAPE)
+    if not isinstance(delta, torch.Tensor) or tuple(delta.shape) not in ((1, *IMAGE_SHAPE), IMAGE_SHAPE):
+        raise ValueError(f"delta must be a tensor of shape [1,1,28,28], got "
+                         f"{list(delta.shape) if isinstance(delta, torch.Tensor) else type(delta).__name__}")
+    delta = delta.reshape(1, *IMAGE_SHAPE).to(x)
+    if mask is not None:
+        delta = delta * _check_mask(mask, x)
+    return (x + delta).clamp(0, 1)
+
+
+def glasses(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | torch.Tensor,
+    *,
+    mask: torch.Tensor | None = None,
+    eps: float | None = None,
+    steps: int = 200,
+    step_size: float | None = None,
+    loss: str = "ce",
+    batch_size: int = 500,
+    seed: int | None = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One perturbation ``delta`` (``[1,1,28,28]``), zero outside ``mask``, that makes
+    *all* images in ``x`` read as ``target`` once worn: ``apply_glasses(x, delta)``.
+
+    The default mask is ``glasses_mask()``, a band of rows 8-12. Inside it the glasses
+    are an object put on, so by default nothing bounds them: ``delta`` ranges over
+    [-1, 1], which lets a pixel of the band become anything in [0,1] (the same value
+    on every image where ``delta`` is +-1). ``eps`` bounds ``delta`` in Linf instead.
+    Optimised by signed-gradient ascent on the mean objective (``loss="ce"``: mean
+    target log-probability; ``"margin"``: mean target margin, capped at 1 so that
+    images already fooled stop pulling), with a step size that decays linearly from
+    ``step_size`` (default: a tenth of the bound). When ``x`` holds more than
+    ``batch_size`` images, each step uses a random minibatch. Notebook 02.
+    """
+    x = check_images(x, "x", IMAGE_SHAPE)
+    if len(x) == 0:
+        raise ValueError("x must hold at least one image")
+    if isinstance(target, torch.Tensor) and target.dim() == 0:
+        target = int(target)
+    x, target = _check_inputs(model, x, target, "target")
+    mask = glasses_mask() if mask is None else mask
+    mask = _check_mask(mask, x)
+    bound = 1.0 if eps is None else min(1.0, check_nonnegative(eps, "eps"))
+    check_choice(loss, "loss", LOSSES)
+    steps = check_int(steps, "steps", 0)
+    check_int(batch_size, "batch_size")
+    step_size = bound / 10 if step_size is None else check_nonnegative(step_size, "step_size")
+    delta = torch.zeros(1, *IMAGE_SHAPE, dtype=x.dtype, device=x.device)
+    if bound == 0 or steps == 0:
+        return delta
+    gen = _generator(seed, generator)
+    maskf = mask.to(x.dtype)
+    for step in range(steps):
+        if len(x) > batch_size:
+            pick = torch.randperm(len(x), generator=gen)[:batch_size].to(x.device)
+            xs, ts = x[pick], target[pick]
+        else:
+            xs, ts = x, target
+        with torch.enable_grad():
+            d = delta.detach().requires_grad_(True)
+            # clamp the values but let the gradient through: torch's clamp has zero gradient
+            # at 0 and 1, which would hide every blank background pixel from the glasses
+            worn = xs + d * maskf
+            scores = model(worn + (worn.clamp(0, 1) - worn).detach())
+            obj = _objective(scores, ts, True, loss)
+            if loss == "margin":
+                obj = obj.clamp(max=1.0)
+            (grad,) = torch.autograd.grad(obj.mean(), d)
+        size = step_size * (1 - step / steps)
+        delta = ((delta + size * grad.sign()) * maskf).clamp(-bound, bound)
+    delta = delta.detach()
+    if delta.abs().amax() > bound or (delta * ~mask).abs().amax() > 0:
+        raise RuntimeError("glasses left their mask or their bound")
+    return delta
+
+
+# ----------------------------------------------------------------------------
+# the caper's two halves (notebooks 02 and 09)
+# ----------------------------------------------------------------------------
 
 
 def cast(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,14 +248,10 @@ def impersonate(
     target = _check_class(target, "target", num_classes)
     goal = torch.full((len(x),), target, dtype=torch.long, device=x.device)
     smudged = pgd(model, x, goal, eps, norm=norm, steps=steps, restarts=restarts, targeted=True, **pgd_kwargs)
-    # the independent check: range, budget, then re-predict
-    if smudged.shape != x.shape or smudged.min() < 0 or smudged.max() > 1:
-        raise RuntimeError("impersonate: the attack returned images outside [0, 1] or of the wrong shape")
-    diff = (smudged - x).flatten(1)
-    size = diff.abs().amax(dim=1) if norm == "linf" else diff.norm(dim=1)
-    if (size > eps + _TOL).any():
-        raise RuntimeError(f"impersonate: the attack left the {norm} ball of radius {eps}")
-    return smudged, reads_as(model, smudged, target)
+    # the independent check: range, budget, then re-predict (True where it is not yet the target)
+    missed = recheck(model, x, smudged, goal, norm=norm, budget=eps, targeted=True, tolerance=_TOL,
+                     name="impersonate: the attack")
+    return smudged, ~missed
 
 
 def glasses_for(
@@ -150,7 +270,7 @@ def glasses_for(
     ``mask`` (default ``glasses_mask()``, rows 8-12), that makes the CEO images read as ``target``.
 
     Optimise it on the CEO's *training* images and measure it on held-out ones with
-    :func:`glasses_success`. A thin wrapper of ``helpers.attacks.glasses`` with defaults chosen
+    :func:`glasses_success`. A thin wrapper of :func:`glasses` with defaults chosen
     in notebook 02 (100 steps on random minibatches of 200 images, the capped margin loss);
     ``kwargs`` go to it (``eps`` bounds the marks in Linf, ``step_size``, ``generator``).
     Checks that the result is zero outside the mask. Notebooks 02 and 09.
@@ -178,7 +298,7 @@ def glasses_success(
     """The fraction of ``ceo_images`` that read as ``target`` once they wear the glasses ``delta``.
 
     ``delta`` must be zero outside ``mask`` (default ``glasses_mask()``; ``ValueError``
-    otherwise). The images are put on with ``helpers.attacks.apply_glasses`` (so they stay
+    otherwise). The images are put on with :func:`apply_glasses` (so they stay
     in [0, 1]) and re-predicted. Measure it on images the glasses were not optimised on.
     Notebooks 02 and 09.
     """

@@ -1,11 +1,12 @@
-"""Models of the course and the registry of bundled, sha256-checked checkpoints.
+"""Models of the course, the registry of bundled, sha256-checked checkpoints, and cached training.
 
-Taught in notebook 01 (the baseline CNN, loading a checkpoint safely).
+Taught in notebook 01 (the baseline CNN, loading a checkpoint safely, ``train_or_load``).
 """
 from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -218,3 +219,29 @@ def training_info(name: str, *, folder: Path | None = None) -> dict:
     """The JSON written beside a checkpoint at training time (epochs, seconds, accuracy)."""
     spec = REGISTRY[check_choice(name, "name", REGISTRY)]
     return json.loads(verified_bytes(Path(spec.file).with_suffix(".json").as_posix(), folder))
+
+
+def train_or_load(
+    name: str,
+    train: Callable[[], tuple[nn.Module, dict]],
+    *,
+    retrain: bool = False,
+    save: bool = False,
+    folder: Path | None = None,
+) -> nn.Module:
+    """Load the bundled checkpoint ``name`` (``load_pretrained``) unless ``retrain``; else run ``train()``.
+
+    ``train()`` returns ``(model, info)`` (the recipes of ``helpers.recipes`` train with
+    ``helpers.train.fit``). With ``save=True`` the new weights and ``info`` (plus the
+    measured training time) replace the bundled checkpoint and its sha256
+    (``save_pretrained``; ``make checkpoints`` does this); a notebook's retrain leaves the
+    bundled files alone. Notebook 01 shows both paths.
+    """
+    if not retrain:
+        return load_pretrained(name, folder=folder)
+    start = time.perf_counter()
+    model, info = train()
+    info = {**info, "train_seconds": round(time.perf_counter() - start, 1)}
+    if save:
+        save_pretrained(name, model, info, folder=folder)
+    return model.eval()

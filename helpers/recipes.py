@@ -23,10 +23,19 @@ from .checks import check_choice
 from .data import load_dataset, random_affine, salt_and_pepper
 from .certainty import certified_accuracy, lipschitz_upper_bound
 from .lipschitz import LipschitzCNN, margin_loss
-from .models import LAYERED, TWO_N, BaselineCNN, count_parameters, quantize_, save_pretrained, training_info
+from .models import (
+    LAYERED,
+    TWO_N,
+    BaselineCNN,
+    count_parameters,
+    quantize_,
+    save_pretrained,
+    train_or_load,
+    training_info,
+)
 from .routing import LayeredRoutingNet, NodeLogits, TwoNOutputNet, node_loss
 from .env import resolve_device
-from .train import accuracy, fit, seed_everything, train_or_load
+from .train import accuracy, fit, seed_everything
 
 
 def _data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -43,6 +43,7 @@ __all__ = [
     "TwoNOutputNet",
     "LayeredRoutingNet",
     "VoteSubset",
+    "SoftenedVote",
     "NodeLogits",
     "LinearSubset",
     "fit_linear_subset",
@@ -519,6 +520,23 @@ class NodeLogits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.node_logits(x)
+
+
+class SoftenedVote(nn.Module):
+    """A surrogate of a vote readout for adaptive attacks (notebook 09): the mean, over
+    outputs, of each output's class log-probabilities (the log of their geometric mean)
+    instead of the log of their arithmetic mean. Where the outputs agree, the vote's own
+    gradient nearly vanishes; this one does not. An attack follows its gradient, and its
+    success is then judged on the real vote. Shares the net's weights."""
+
+    def __init__(self, net: RoutingNet) -> None:
+        super().__init__()
+        if not isinstance(net, RoutingNet) or net.readout != "vote":
+            raise TypeError(f"net must be a RoutingNet with the vote readout, got {type(net).__name__}")
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.node_logits(x).log_softmax(dim=1).mean(dim=0).t()
 
 
 class VoteSubset(nn.Module):

@@ -4,11 +4,16 @@
     python -m helpers.scoreboard --quick    # a small sample, printed, nothing written
 
 For each model: clean accuracy on all 10,000 standard MNIST test digits; robust accuracy under
-Linf, L2 and L0 attacks (each the minimum over the attacks that apply, as METHODOLOGY.md
-says; settings in ``helpers.robustness.SETTINGS``); the median pixels needed; K from below
-(the steepest logit-margin slope seen) and above (layer norms, where defined); certified
-L2 and L0 accuracy where a certificate exists; parameters, multiply-adds, training time.
-Notebook 09 reads and draws it.
+Linf and L2 attacks, digit by digit the minimum over the course's own attacks
+(``helpers.robustness``) and AutoAttack in its standard version (``helpers.autoattack``), and
+for the vote readouts an adaptive attack on a softened vote; the pixels the L0 attacks need,
+untargeted and targeted; K from below (the steepest logit-margin slope seen) and above
+(layer norms, where defined); certified L2 and L0 accuracy where a certificate exists, each
+certificate checked digit by digit against the attacks; parameters, multiply-adds, training
+time. Every accuracy has a 95% Wilson interval (columns ``_lo``, ``_hi``), every median a
+bootstrap interval (``helpers.stats``). The per-digit outcomes are kept under
+``results/digits/`` (``helpers.digits``): notebook 09's paired tests read them, and a stopped
+run resumes where it stopped. Notebook 09 reads and draws the board.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import caper, certainty, data, models, robustness, routing
+from . import attacks, autoattack, caper, certainty, data, digits, models, robustness, routing, stats
 from .checks import check_choice
 from .env import resolve_device
 from .train import predict
@@ -39,8 +44,12 @@ MODELS = ("cnn", "cnn_noise", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_
 """The models on the board: every bundled 10-class model."""
 TEST_DIGITS = 10_000
 """Clean accuracy is measured on all of the standard MNIST test digits."""
-LINF = (0.1, 0.2, 0.3)
-L2 = (0.5, 1.0, 1.58, 2.0)
+LINF = (0.1,)
+"""Linf budgets attacked (each by the course's attacks and by AutoAttack)."""
+L2 = (1.58,)
+"""L2 budgets attacked likewise; 1.58 is the radius of the Lipschitz-network literature on MNIST."""
+CERT_L2 = (0.5, 1.0, 1.58, 2.0)
+"""Radii of the certified L2 accuracy (certificates are cheap; attacks check them at ``L2``)."""
 L0 = (1, 2, 5, 10, 20)
 
 
@@ -58,22 +67,33 @@ class Settings:
     ``sparse`` for the L0 attacks (slower), each searched up to ``max_pixels`` pixels.
     The digits are the first of one fixed shuffle of the test split (``seed``)."""
 
-    dense: int = 100
-    sparse: int = 40
+    dense: int = 500
+    sparse: int = 200
     max_pixels: int = 40
     caper: int = 30
     seed: int = 0
+    square_iterations: int = robustness.SQUARE_ITERATIONS
+    autoattack: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("dense", "sparse", "max_pixels", "caper", "square_iterations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if self.dense > TEST_DIGITS or self.sparse > self.dense:
+            raise ValueError(f"the samples must fit the test set: sparse <= dense <= {TEST_DIGITS}, "
+                             f"got dense={self.dense}, sparse={self.sparse}")
 
 
 DEFAULT = Settings()
-QUICK = Settings(dense=40, sparse=10, max_pixels=25, caper=10)
+QUICK = Settings(dense=20, sparse=10, max_pixels=25, caper=10, square_iterations=300, autoattack=False)
+"""``--quick``: checks that every task runs, in minutes; without AutoAttack (its figures there are NaN)."""
 
 
 def sample(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` digits of a fixed shuffle of the bundled test split."""
-    x, y = data.load_dataset("mnist", "test", source="bundled")
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-    return x[order], y[order]
+    """The first ``n`` digits of a fixed shuffle of the bundled test split (``digits.sample``)."""
+    x, y, _ = digits.sample(n, seed)
+    return x, y
 
 
 def _is_vote(model: nn.Module) -> bool:
@@ -85,56 +105,6 @@ def _upper_bound(model: nn.Module) -> float:
         return certainty.lipschitz_upper_bound(model)
     except (TypeError, ValueError):  # routed layers: no bound from layer norms (notebooks 07, 08)
         return math.nan
-
-
-def evaluate(name: str, settings: Settings = DEFAULT, *, progress: Callable[[str], None] | None = None,
-             device: str = "cpu") -> dict:
-    """One row of the scoreboard: every figure for the bundled model ``name``. Notebook 09.
-
-    ``progress`` is called with the name of each of its five phases as it finishes.
-    ``device="cuda"`` runs the attacks on a GPU (``models.OnDevice``); the certificates
-    and the figures read from the weights are computed on the CPU either way."""
-    check_choice(name, "name", MODELS)
-    dev = resolve_device(device)
-    step = progress or (lambda _: None)
-    model = models.load_pretrained(name)
-    attacked = model if dev.type == "cpu" else models.OnDevice(model, dev)
-    x_all, y_all = data.load_dataset("mnist", "test", source="bundled")
-    x, y = sample(settings.dense, settings.seed)
-    row: dict = {"model": name, "clean": (predict(model, x_all).argmax(1) == y_all).float().mean().item()}
-    row.update({f"linf_{e}": v for e, v in zip(LINF, robustness.robust_curve(attacked, x, y, "linf", LINF,
-                                                                             seed=settings.seed))})
-    step("Linf")
-    row.update({f"l2_{e}": v for e, v in zip(L2, robustness.robust_curve(attacked, x, y, "l2", L2,
-                                                                         seed=settings.seed))})
-    step("L2")
-    xs, ys = x[: settings.sparse], y[: settings.sparse]
-    pixels = robustness.pixels_needed(attacked, xs, ys, max_pixels=settings.max_pixels, seed=settings.seed)
-    row.update({f"l0_{k}": (pixels > k).float().mean().item() for k in L0})
-    row["median_pixels"] = pixels.median().item()  # the lower median; inf: not fooled within max_pixels
-    step("L0")
-    bound = _upper_bound(model)
-    row["k_below"] = certainty.slopes(model, x)["margin"].max().item() / math.sqrt(2)
-    row["k_above"] = bound
-    right = predict(model, x).argmax(1) == y
-    if math.isfinite(bound):
-        radius = certainty.certified_radius(model, x, bound)
-        row.update({f"cert_l2_{r}": (right & (radius >= r)).float().mean().item() for r in L2})
-    if _is_vote(model):
-        k = routing.certified_pixels(model, x)
-        row.update({f"cert_l0_{p}": (right & (k >= p)).float().mean().item() for p in L0})
-        row["median_certified_pixels"] = torch.where(right, k, torch.zeros_like(k)).median().item()
-        # the certificate checked against both L0 attacks, digit by digit: no attack may need k pixels or fewer
-        ks = k[: settings.sparse]
-        row["certificate_beaten"] = int(((pixels > 0) & (pixels <= ks)).sum())
-    row["parameters"] = models.count_parameters(model)
-    row["macs"] = int(routing.measured_macs(model))
-    row["train_seconds"] = models.training_info(name).get("train_seconds", math.nan)
-    step("K, certificates, cost")
-    replay = caper_replay(attacked, settings.caper)
-    row["caper_smudges"], row["caper_glasses"] = replay["smudges"], replay["glasses"]
-    step("caper")
-    return row
 
 
 def caper_replay(model: nn.Module, pictures: int = DEFAULT.caper) -> dict[str, float]:
@@ -166,68 +136,336 @@ def caper_rates(named: dict[str, nn.Module], *, replay: bool = False) -> dict[st
     return {name: {"smudges": rows[name]["caper_smudges"], "glasses": rows[name]["caper_glasses"]} for name in named}
 
 
-COLUMNS = (["model", "clean"] + [f"linf_{e}" for e in LINF] + [f"l2_{e}" for e in L2] + [f"l0_{k}" for k in L0]
-           + ["median_pixels", "k_below", "k_above"] + [f"cert_l2_{r}" for r in L2] + [f"cert_l0_{k}" for k in L0]
-           + ["median_certified_pixels", "certificate_beaten", "caper_smudges", "caper_glasses", "parameters", "macs",
-              "train_seconds"])
+def _load(name: str, device: str) -> tuple[nn.Module, nn.Module]:
+    model = models.load_pretrained(name).eval()
+    dev = resolve_device(device)
+    return model, (model if dev.type == "cpu" else models.OnDevice(model, dev))
 
 
-def _evaluate_alone(name: str, settings: Settings, threads: int, device: str = "cpu") -> dict:
-    """``evaluate`` in a worker process with its own share of the cores."""
-    torch.set_num_threads(threads)
+def _attack_settings(settings: Settings, **extra) -> dict:
+    return {"n": settings.dense, "seed": settings.seed, **extra}
+
+
+def autoattack_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT, *, device: str = "cpu",
+                    folder: Path | None = None) -> dict:
+    """AutoAttack (standard version) on every digit of the board's dense sample that ``name``
+    reads correctly, at ``eps`` in ``norm``; each output re-checked (``attacks.recheck``).
+    Per digit: ``correct``, ``robust`` (0/1), ``index`` (test-set positions). Notebook 09."""
+    task = f"autoattack_{norm}_{eps}"
+    config = _attack_settings(settings, norm=norm, eps=eps, attack=autoattack.settings())
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
     start = time.perf_counter()
-    row = evaluate(name, settings, device=device)
-    row["eval_seconds"] = round(time.perf_counter() - start, 1)
+    model, attacked = _load(name, device)
+    x, y, idx = digits.sample(settings.dense, settings.seed)
+    correct = predict(model, x).argmax(1) == y
+    robust = correct.clone()
+    rows = correct.nonzero()[:, 0]
+    if len(rows):
+        adv = autoattack.autoattack(attacked, x[rows], y[rows], norm, eps, seed=settings.seed)
+        robust[rows] = attacks.recheck(model, x[rows], adv, y[rows], norm=norm, budget=eps, name="AutoAttack")
+    values = {"index": idx, "correct": correct.int(), "robust": robust.int()}
+    digits.save(name, task, config, values, seconds=round(time.perf_counter() - start, 1), folder=folder)
+    return digits.load(name, task, folder)
+
+
+def course_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT, *, device: str = "cpu",
+                folder: Path | None = None) -> dict:
+    """The course's own attacks (``robustness.robust_flags``: PGD, then the square attack on
+    what PGD left) on the dense sample. Per digit: ``correct``, ``pgd``, ``robust``. Notebook 09."""
+    task = f"course_{norm}_{eps}"
+    config = _attack_settings(settings, norm=norm, eps=eps,
+                              attack=robustness.settings(norm, square_iterations=settings.square_iterations))
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
+    start = time.perf_counter()
+    model, attacked = _load(name, device)
+    x, y, idx = digits.sample(settings.dense, settings.seed)
+    flags = robustness.robust_flags(attacked, x, y, norm, eps, seed=settings.seed,
+                                    square_iterations=settings.square_iterations)
+    values = {"index": idx, **{k: v.int() for k, v in flags.items()}}
+    digits.save(name, task, config, values, seconds=round(time.perf_counter() - start, 1), folder=folder)
+    return digits.load(name, task, folder)
+
+
+def adaptive_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT, *, device: str = "cpu",
+                  folder: Path | None = None) -> dict:
+    """The adaptive attack on a vote readout: PGD (``robustness.PGD``) on the softened vote
+    (``routing.SoftenedVote``, the mean of the outputs' log-probabilities, whose gradient
+    does not vanish where the outputs agree), success judged on the real vote
+    (``attacks.recheck`` with the vote net itself). Per digit: ``correct``, ``robust``. Notebook 09."""
+    task = f"adaptive_{norm}_{eps}"
+    config = _attack_settings(settings, norm=norm, eps=eps,
+                              attack=f"PGD on the softened vote ({robustness.PGD}), judged on the vote")
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
+    start = time.perf_counter()
+    model, _ = _load(name, device)
+    x, y, idx = digits.sample(settings.dense, settings.seed)
+    correct = predict(model, x).argmax(1) == y
+    robust = correct.clone()
+    rows = correct.nonzero()[:, 0]
+    if len(rows):
+        surrogate = routing.SoftenedVote(model)
+        adv = attacks.pgd(surrogate, x[rows], y[rows], eps, norm=norm, seed=settings.seed, **robustness.PGD)
+        robust[rows] = attacks.recheck(model, x[rows], adv, y[rows], norm=norm, budget=eps,
+                                       name="the adaptive attack")
+    values = {"index": idx, "correct": correct.int(), "robust": robust.int()}
+    digits.save(name, task, config, values, seconds=round(time.perf_counter() - start, 1), folder=folder)
+    return digits.load(name, task, folder)
+
+
+def l0_task(name: str, targeted: bool, settings: Settings = DEFAULT, *, device: str = "cpu",
+            folder: Path | None = None) -> dict:
+    """Pixels needed (``robustness.pixels_needed``) on the sparse sample, untargeted or
+    targeted at class (y + 1) mod 10 (Shamir et al.'s claim is about targeted examples).
+    Per digit: ``pixels`` (inf: not found within ``max_pixels``). Notebook 09."""
+    task = "l0_targeted" if targeted else "l0"
+    config = {"n": settings.sparse, "seed": settings.seed, "max_pixels": settings.max_pixels,
+              "attack": robustness.settings("l0"), "target": "(y + 1) % 10" if targeted else None}
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
+    start = time.perf_counter()
+    model, attacked = _load(name, device)
+    x, y, idx = digits.sample(settings.sparse, settings.seed)
+    aim = (y + 1) % 10 if targeted else y
+    pixels = robustness.pixels_needed(attacked, x, aim, max_pixels=settings.max_pixels, targeted=targeted,
+                                      seed=settings.seed)
+    if targeted:  # a digit already misread counts as 0 untargeted; targeted, only if already the target
+        pixels = torch.where(predict(model, x).argmax(1) == y, pixels, torch.zeros_like(pixels))
+    digits.save(name, task, config, {"index": idx, "label": y, "pixels": pixels},
+                seconds=round(time.perf_counter() - start, 1), folder=folder)
+    return digits.load(name, task, folder)
+
+
+def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | None = None) -> dict:
+    """Certificates on the dense sample: the certified L2 radius (Lipschitz bound; NaN where
+    the layers have none) and, for a vote readout, the certified pixels (inf never; -1 where
+    there is no vote). Per digit: ``correct``, ``radius``, ``pixels``; and ``k_below``. Notebook 09."""
+    task = "certificates"
+    config = {"n": settings.dense, "seed": settings.seed}
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
+    start = time.perf_counter()
+    model, _ = _load(name, "cpu")
+    x, y, idx = digits.sample(settings.dense, settings.seed)
+    correct = predict(model, x).argmax(1) == y
+    bound = _upper_bound(model)
+    radius = certainty.certified_radius(model, x, bound) if math.isfinite(bound) else torch.full((len(x),), math.nan)
+    pixels = routing.certified_pixels(model, x).float() if _is_vote(model) else torch.full((len(x),), -1.0)
+    values = {"index": idx, "correct": correct.int(), "radius": radius, "pixels": pixels}
+    extra = {"k_below": certainty.slopes(model, x)["margin"].max().item() / math.sqrt(2), "k_above": bound}
+    digits.save(name, task, config, {**values, **extra}, seconds=round(time.perf_counter() - start, 1),
+                folder=folder)
+    return digits.load(name, task, folder)
+
+
+def summary_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu", folder: Path | None = None) -> dict:
+    """What is not per digit of the sample: clean accuracy on all 10,000 test digits (per
+    digit, for paired tests), parameters, multiply-adds, training time, the caper. Notebook 09."""
+    task = "summary"
+    config = {"caper": settings.caper}
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
+    start = time.perf_counter()
+    model, attacked = _load(name, device)
+    x_all, y_all = data.load_dataset("mnist", "test", source="bundled", verbose=False)
+    correct = predict(model, x_all).argmax(1) == y_all
+    replay = caper_replay(attacked, settings.caper)
+    values = {"correct": correct.int(), "parameters": models.count_parameters(model),
+              "macs": int(routing.measured_macs(model)),
+              "train_seconds": models.training_info(name).get("train_seconds", math.nan),
+              "caper_smudges": replay["smudges"], "caper_glasses": replay["glasses"]}
+    digits.save(name, task, config, values, seconds=round(time.perf_counter() - start, 1), folder=folder)
+    return digits.load(name, task, folder)
+
+
+def tasks(name: str, settings: Settings = DEFAULT) -> list[tuple]:
+    """Every task of one model's row, as ``(function, args)``, costliest first."""
+    out: list[tuple] = []
+    for norm, budgets in (("linf", LINF), ("l2", L2)):
+        for eps in budgets:
+            out += [(autoattack_task, (name, norm, eps))] if settings.autoattack else []
+            out += [(course_task, (name, norm, eps))]
+    out += [(l0_task, (name, False)), (l0_task, (name, True))]
+    if name in VOTE_MODELS:
+        out += [(adaptive_task, (name, norm, eps)) for norm, budgets in (("linf", LINF), ("l2", L2))
+                for eps in budgets]
+    out += [(certificate_task, (name,)), (summary_task, (name,))]
+    return out
+
+
+VOTE_MODELS = ("two_n", "layered")
+"""The bundled vote readouts: the adaptive attack and the vote certificate apply to them."""
+
+
+def _fraction(flags: Sequence[int | bool], prefix: str, row: dict) -> None:
+    k, n = int(sum(bool(v) for v in flags)), len(flags)
+    row[prefix] = k / n if n else math.nan
+    row[f"{prefix}_lo"], row[f"{prefix}_hi"] = stats.wilson(k, n)
+
+
+def _median(values: Sequence[float], prefix: str, row: dict, seed: int) -> None:
+    t = torch.tensor([float(v) for v in values])
+    row[prefix] = t.sort().values[(len(t) - 1) // 2].item()  # the lower median; inf: not found
+    row[f"{prefix}_lo"], row[f"{prefix}_hi"] = stats.bootstrap_median(t, seed=seed)
+
+
+def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> dict:
+    """One row of the board, computed from the per-digit files alone. Notebook 09."""
+    row: dict = {"model": name}
+    summary = digits.load(name, "summary", folder)["values"]
+    _fraction(summary["correct"], "clean", row)
+    fooled_at: dict[tuple[str, float], torch.Tensor] = {}
+    for norm, budgets in (("linf", LINF), ("l2", L2)):
+        for eps in budgets:
+            course = torch.tensor(digits.load(name, f"course_{norm}_{eps}", folder)["values"]["robust"]).bool()
+            aa = (torch.tensor(digits.load(name, f"autoattack_{norm}_{eps}", folder)["values"]["robust"]).bool()
+                  if settings.autoattack else torch.ones_like(course))
+            robust = course & aa
+            if name in VOTE_MODELS:
+                adaptive = torch.tensor(digits.load(name, f"adaptive_{norm}_{eps}", folder)["values"]["robust"]).bool()
+                row[f"{norm}_{eps}_adaptive_extra"] = int((robust & ~adaptive).sum())
+                robust = robust & adaptive
+            _fraction(robust.tolist(), f"{norm}_{eps}", row)
+            _fraction(course.tolist(), f"{norm}_{eps}_course", row)
+            if settings.autoattack:
+                _fraction(aa.tolist(), f"{norm}_{eps}_autoattack", row)
+            fooled_at[(norm, eps)] = ~robust
+    pixels = digits.load(name, "l0", folder)["values"]["pixels"]
+    for k in L0:
+        _fraction([p > k for p in pixels], f"l0_{k}", row)
+    _median(pixels, "median_pixels", row, settings.seed)
+    _median(digits.load(name, "l0_targeted", folder)["values"]["pixels"], "median_pixels_targeted", row,
+            settings.seed)
+    cert = digits.load(name, "certificates", folder)["values"]
+    row["k_below"], row["k_above"] = cert["k_below"], cert["k_above"]
+    right = torch.tensor(cert["correct"]).bool()
+    radius = torch.tensor([float(r) for r in cert["radius"]])
+    beaten, checked = 0, 0
+    if not torch.isnan(radius).all():
+        for r in CERT_L2:
+            _fraction((right & (radius >= r)).tolist(), f"cert_l2_{r}", row)
+        for (norm, eps), fooled in fooled_at.items():
+            if norm == "l2":  # a digit certified at eps that some attack fooled at eps: a broken proof
+                certified = right & (radius >= eps)
+                beaten += int((certified & fooled).sum())
+                checked += int(certified.sum())
+    if name in VOTE_MODELS:
+        k = torch.tensor(cert["pixels"])
+        for p in L0:
+            _fraction((right & (k >= p)).tolist(), f"cert_l0_{p}", row)
+        _median(torch.where(right, k, torch.zeros_like(k)).tolist(), "median_certified_pixels", row, settings.seed)
+        ks, px = k[: settings.sparse], torch.tensor([float(p) for p in pixels])
+        certified = right[: settings.sparse] & (ks >= 1)
+        beaten += int((certified & (px > 0) & (px <= ks)).sum())
+        checked += int(certified.sum())
+    row["certificate_beaten"], row["certificates_checked"] = beaten, checked
+    for key in ("caper_smudges", "caper_glasses", "parameters", "macs", "train_seconds"):
+        row[key] = summary[key]
+    row["eval_seconds"] = round(sum(digits.load(name, _task_name(f, a), folder)["seconds"] or 0
+                                    for f, a in tasks(name, settings)), 1)
     return row
 
 
+def _task_name(function: Callable, args: tuple) -> str:
+    if function in (autoattack_task, course_task, adaptive_task):
+        return f"{function.__name__.removesuffix('_task')}_{args[1]}_{args[2]}"
+    if function is l0_task:
+        return "l0_targeted" if args[1] else "l0"
+    return function.__name__.removesuffix("_task").replace("certificate", "certificates")
+
+
+def _run_task(function: Callable, args: tuple, settings: Settings, threads: int, device: str,
+              folder: Path | None) -> str:
+    """One task in a worker process with its own share of the cores."""
+    torch.set_num_threads(threads)
+    kwargs = {"folder": folder} if function is certificate_task else {"folder": folder, "device": device}
+    function(*args, settings, **kwargs)
+    return f"{args[0]}: {_task_name(function, args)}"
+
+
 def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, jobs: int = 1,
-               device: str = "cpu") -> list[dict]:
-    """Every row, with a progress bar. ``jobs > 1`` evaluates that many models side by side,
-    in fresh processes with the cores shared out (one torch thread each on 2 cores).
-    Notebook 09 (which reads the committed copy)."""
+               device: str = "cpu", folder: Path | None = None) -> list[dict]:
+    """Every row, with a progress bar over the tasks (``tasks``). ``jobs > 1`` runs that many
+    tasks side by side in fresh processes with the cores shared out (one torch thread each
+    on 2 cores). Tasks already on disk with the same settings are skipped, so a stopped run
+    carries on. Notebook 09 (which reads the committed copy)."""
     from tqdm.auto import tqdm
 
     names = [check_choice(name, "names", MODELS) for name in names]
-    if jobs > 1:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
-        with ProcessPoolExecutor(jobs, mp_context=context) as pool, \
-                tqdm(total=len(names), desc="scoreboard", unit="model") as bar:
-            futures = [pool.submit(_evaluate_alone, name, settings, threads, device) for name in names]
-            for future in as_completed(futures):
-                bar.set_postfix_str(f"{future.result()['model']} done")
+    if settings.autoattack:
+        autoattack.settings()  # a clear error now if AutoAttack is missing, not in a worker later
+    todo = [(f, a) for name in names for f, a in tasks(name, settings)]
+    threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
+    with tqdm(total=len(todo), desc="scoreboard", unit="task") as bar:
+        if jobs > 1:
+            context = multiprocessing.get_context("spawn")  # no fork after torch has started its threads
+            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                futures = [pool.submit(_run_task, f, a, settings, threads, device, folder) for f, a in todo]
+                for future in as_completed(futures):
+                    bar.set_postfix_str(f"{future.result()} done")
+                    bar.update(1)
+        else:
+            for f, a in todo:
+                bar.set_postfix_str(f"{a[0]}: {_task_name(f, a)}")
+                _run_task(f, a, settings, torch.get_num_threads(), device, folder)
                 bar.update(1)
-        return [future.result() for future in futures]
-    rows = []
-    with tqdm(total=5 * len(names), desc="scoreboard", unit="step") as bar:
-        for name in names:
-            def progress(phase: str, name: str = name) -> None:
-                bar.set_postfix_str(f"{name}: {phase} done")
-                bar.update(1)
-            start = time.perf_counter()
-            row = evaluate(name, settings, progress=progress, device=device)
-            row["eval_seconds"] = round(time.perf_counter() - start, 1)
-            rows.append(row)
-    return rows
+    return [row_of(name, settings, folder) for name in names]
+
+
+def _columns() -> list[str]:
+    out = ["model"]
+
+    def with_interval(key: str) -> list[str]:
+        return [key, f"{key}_lo", f"{key}_hi"]
+
+    out += with_interval("clean")
+    for norm, budgets in (("linf", LINF), ("l2", L2)):
+        for eps in budgets:
+            out += with_interval(f"{norm}_{eps}") + with_interval(f"{norm}_{eps}_course")
+            out += with_interval(f"{norm}_{eps}_autoattack") + [f"{norm}_{eps}_adaptive_extra"]
+    for k in L0:
+        out += with_interval(f"l0_{k}")
+    out += with_interval("median_pixels") + with_interval("median_pixels_targeted") + ["k_below", "k_above"]
+    for r in CERT_L2:
+        out += with_interval(f"cert_l2_{r}")
+    for k in L0:
+        out += with_interval(f"cert_l0_{k}")
+    out += with_interval("median_certified_pixels")
+    out += ["certificate_beaten", "certificates_checked", "caper_smudges", "caper_glasses", "parameters", "macs",
+            "train_seconds"]
+    return out
+
+
+COLUMNS = _columns()
 
 
 def header(settings: Settings | dict) -> list[str]:
     """The board's settings in words: sample sizes and every attack's steps and budgets. Notebook 09."""
     if isinstance(settings, dict):
         settings = Settings(**settings)
+    aa = autoattack.settings() if autoattack.available() else "AutoAttack (standard version)"
     return [
         f"Clean accuracy: all {TEST_DIGITS:,} standard MNIST test digits. Linf, L2 and certified figures: {settings.dense} test digits; "
         f"L0: the first {settings.sparse} of them, searched up to {settings.max_pixels} pixels "
-        f"(one fixed shuffle, seed {settings.seed}).",
-        f"Linf: {robustness.SETTINGS['linf']}.",
-        f"L2: {robustness.SETTINGS['l2']}.",
-        f"L0: {robustness.SETTINGS['l0']}.",
-        "Robust accuracy counts a digit only if it is read correctly and no attack fooled the model at that "
-        "budget or a smaller one (a smaller budget's adversarial input lies in every larger ball).",
+        f"(one fixed shuffle, seed {settings.seed}). Every accuracy has its 95% Wilson interval (_lo, _hi), "
+        f"every median a 95% percentile-bootstrap interval (2,000 resamples).",
+        f"Linf (budgets {', '.join(map(str, LINF))}): the course's "
+        f"{robustness.settings('linf', square_iterations=settings.square_iterations)}; and {aa}.",
+        f"L2 (budgets {', '.join(map(str, L2))}): the course's "
+        f"{robustness.settings('l2', square_iterations=settings.square_iterations)}; and {aa}.",
+        f"Vote readouts ({', '.join(VOTE_MODELS)}) also face an adaptive attack: the same PGD on the softened vote "
+        "(mean of the outputs' log-probabilities), success judged on the real vote; _adaptive_extra counts the "
+        "digits only it fooled.",
+        f"L0: {robustness.settings('l0')}; targeted: the same towards class (y + 1) mod 10.",
+        "Robust accuracy counts a digit only if it is read correctly and no attack fooled it (the minimum, digit "
+        "by digit, over every attack); _course and _autoattack give each side alone.",
         "K below: the steepest logit-margin slope / sqrt(2) over the dense sample; K above: product of layer "
         "norms (none for routed layers). Certified L2: Lipschitz margin certificate with K above; certified L0: "
-        "the vote certificate (vote readouts only). Multiply-adds per image, counted by torch's FlopCounterMode.",
+        "the vote certificate (vote readouts only). certificate_beaten: certified digits that an attack fooled "
+        "within the certified radius or pixel count (it must be 0), out of certificates_checked. Multiply-adds "
+        "per image, counted by torch's FlopCounterMode.",
         f"Caper: the thief's smudges (targeted PGD-L2, budget 2.5, 20 steps, 3 runs) on {settings.caper} test "
         f"images of a {caper.THIEF}, success = read as a {caper.CEO}; the CEO's glasses (a universal change "
         f"confined to rows 8-12, 100 steps on 200 training images of an {caper.CEO}) on {settings.caper} "
@@ -264,13 +502,22 @@ def write(rows: list[dict], settings: Settings, folder: Path | None = None) -> t
     lines = ["# Scoreboard", "", "Written by `python -m helpers.scoreboard`; notebook 09 draws it.", ""]
     lines += [f"- {line}" for line in header(settings)] + [""]
     lines += ["| | " + " | ".join(row["model"] for row in rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    def shown(key: str, v) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        percent = key in ("clean",) or (key.startswith(("linf_", "l2_", "l0_", "cert_", "caper_"))
+                                         and not key.endswith("_extra"))
+        return f"{v:.1%}" if percent else _cell(v)
+
     for key in columns[1:]:
+        if key.endswith(("_lo", "_hi")):
+            continue  # shown beside their figure
         cells = []
         for row in rows:
-            v = row.get(key)
-            percent = key in ("clean",) or key.startswith(("linf_", "l2_", "l0_", "cert_", "caper_"))
-            cells.append("" if v is None or (isinstance(v, float) and math.isnan(v)) else
-                         f"{v:.1%}" if percent else _cell(v))
+            cell = shown(key, row.get(key))
+            if cell and f"{key}_lo" in row:
+                cell += f" ({shown(key, row[f'{key}_lo'])}-{shown(key, row[f'{key}_hi'])})"
+            cells.append(cell)
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path
@@ -329,10 +576,12 @@ def merge(rows: list[dict], settings: Settings, folder: Path | None = None) -> l
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"a small sample ({QUICK}); prints, writes nothing")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a small sample ({QUICK}); prints, writes nothing (its per-digit files go to a "
+                             "temporary folder)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="models evaluated side by side (default: 2, one torch thread each)")
+                        help="tasks run side by side (default: 2, one torch thread each)")
     parser.add_argument("--compare", action="store_true",
                         help="also compare with the committed board and list differences beyond sampling noise")
     parser.add_argument("--out", type=Path, default=None, help="folder for scoreboard.csv and .md (default: results/)")
@@ -348,7 +597,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QUICK if args.quick else DEFAULT
     committed_settings, committed = read() if args.compare else ({}, [])  # before anything is rewritten
     start = time.perf_counter()
-    rows = scoreboard(args.models, settings, jobs=args.jobs, device=args.device)
+    if args.quick:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            rows = scoreboard(args.models, settings, jobs=args.jobs, device=args.device, folder=Path(scratch))
+    else:
+        rows = scoreboard(args.models, settings, jobs=args.jobs, device=args.device)
     if args.quick:
         for row in rows:
             print({k: _cell(v) for k, v in row.items()})

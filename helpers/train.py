@@ -1,13 +1,14 @@
-"""Seeding, training with a progress bar, evaluation, and cached training.
+"""Seeding, training with a progress bar, and evaluation.
 
-Taught in notebook 01 (training the baseline) and reused by every later notebook.
+Taught in notebook 01 (training the baseline) and reused by every later notebook. Cached
+training (load the bundled checkpoint unless asked to retrain) is ``helpers.models.train_or_load``;
+this module imports nothing from ``helpers.models``, so models can be built and trained here
+without an import circle.
 """
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -124,33 +125,6 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of ``x`` that ``model`` classifies as ``y``. Notebook 01."""
     check_labels(y, len(x))
     return (predict(model, x).argmax(1) == y).float().mean().item()
-
-
-def train_or_load(
-    name: str,
-    train: Callable[[], tuple[nn.Module, dict]],
-    *,
-    retrain: bool = False,
-    save: bool = False,
-    folder: Path | None = None,
-) -> nn.Module:
-    """Load the bundled checkpoint ``name`` unless ``retrain``; else run ``train()``.
-
-    ``train()`` returns ``(model, info)``. With ``save=True`` the new weights and
-    ``info`` (plus the measured training time) replace the bundled checkpoint and
-    its sha256 (``make checkpoints`` does this); a notebook's retrain leaves the
-    bundled files alone. Notebook 01 shows both paths.
-    """
-    from .models import load_pretrained, save_pretrained
-
-    if not retrain:
-        return load_pretrained(name, folder=folder)
-    start = time.perf_counter()
-    model, info = train()
-    info = {**info, "train_seconds": round(time.perf_counter() - start, 1)}
-    if save:
-        save_pretrained(name, model, info, folder=folder)
-    return model.eval()
 
 
 def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, num_classes: int = 10) -> torch.Tensor:

@@ -14,16 +14,15 @@ from torch import nn
 
 from helpers import attacks
 from helpers.attacks import (
-    apply_glasses,
     changed_pixels,
     fgsm,
-    glasses,
-    glasses_mask,
     is_adversarial,
     l0_attack,
     min_pixels,
     pgd,
+    recheck,
 )
+from helpers.caper import apply_glasses, glasses, glasses_mask  # the glasses live with the caper
 
 FEW = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -254,6 +253,120 @@ def test_glasses_on_linear_model_use_the_band():
     assert is_adversarial(model, apply_glasses(x, on), torch.ones(8, dtype=torch.long), targeted=True).all()
     off = glasses(model, x, 1, mask=glasses_mask((0, 5)), steps=30)
     assert torch.equal(apply_glasses(x, off), x)  # no gradient reaches a band the model ignores
+
+
+# ----------------------------------------------------------------------------
+# recheck: the independent check of an adversarial input
+# ----------------------------------------------------------------------------
+
+
+def two_band_pixels(x: torch.Tensor, pixels: int = 2) -> torch.Tensor:
+    """``x`` with its first ``pixels`` pixels of ``BAND`` set to 1: read as class 1 by
+    ``linear_model(BAND, 1.5)`` from two pixels on."""
+    adv = x.clone().flatten(1)
+    adv[:, BAND.flatten().nonzero()[:pixels, 0]] = 1.0
+    return adv.view_as(x)
+
+
+@pytest.mark.parametrize("norm,budget", [("linf", 1.0), ("l2", 2 ** 0.5), ("l0", 2)])
+def test_recheck_passes_a_correct_adversarial_input_and_reports_it_fooled(norm, budget):
+    model = linear_model(BAND, 1.5)
+    x = blank_on(BAND)
+    y = torch.zeros(len(x), dtype=torch.long)
+    adv = two_band_pixels(x)
+    assert not recheck(model, x, adv, y, norm=norm, budget=budget).any()  # every image fooled
+    mixed = torch.cat([adv[:2], x[2:]])  # the last two not attacked at all
+    still = recheck(model, x, mixed, y, norm=norm, budget=budget)
+    assert still.dtype == torch.bool and still.tolist() == [False, False, True, True]
+    assert torch.equal(still, ~is_adversarial(model, mixed, y))
+    assert recheck(model, x[:0], x[:0], y[:0], norm=norm, budget=budget).shape == (0,)
+
+
+@pytest.mark.parametrize("norm,budget", [("linf", 0.5), ("l2", 1.0), ("l0", 5)])
+@pytest.mark.parametrize("value", [-1e-3, 1 + 1e-3])
+def test_recheck_raises_on_one_pixel_outside_the_unit_box(cnn, small, norm, budget, value):
+    x, y = small
+    adv = x.clone().flatten(1)
+    pixel = adv[1].argmin() if value < 0 else adv[1].argmax()  # a pixel at 0 (or 1): moved by only 1e-3
+    assert abs(adv[1, pixel] - value) < 2e-3
+    adv[1, pixel] = value  # within every budget: only the range is wrong
+    adv = adv.view_as(x)
+    with pytest.raises(RuntimeError, match=r"outside \[0, 1\]"):
+        recheck(cnn, x, adv, y, norm=norm, budget=budget)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_recheck_raises_when_a_budget_is_exceeded_by_a_hundredth(cnn, norm):
+    x = torch.full((3, 1, 28, 28), 0.5)
+    y = torch.zeros(3, dtype=torch.long)
+    eps = 0.1
+    adv = x.clone()
+    adv[2, 0, 5, 5] += eps  # exactly on the budget: fine
+    assert recheck(cnn, x, adv, y, norm=norm, budget=eps).shape == (3,)
+    adv[2, 0, 5, 5] += 1e-2
+    with pytest.raises(RuntimeError, match=f"{'Linf' if norm == 'linf' else 'L2'} ball of radius 0.1: image 2"):
+        recheck(cnn, x, adv, y, norm=norm, budget=eps)
+    spread = x + (eps + 1e-2) / 28  # every pixel moved a little: L2 norm 0.11, Linf norm 0.004
+    if norm == "l2":
+        with pytest.raises(RuntimeError, match="L2 ball"):
+            recheck(cnn, x, spread, y, norm="l2", budget=eps)
+    else:
+        assert recheck(cnn, x, spread, y, norm="linf", budget=eps).shape == (3,)
+
+
+def test_recheck_raises_on_one_pixel_too_many_and_takes_a_budget_per_image():
+    model = linear_model(BAND, 1.5)
+    x = blank_on(BAND)
+    y = torch.zeros(len(x), dtype=torch.long)
+    three = two_band_pixels(x, 3)
+    assert not recheck(model, x, three, y, norm="l0", budget=3).any()
+    with pytest.raises(RuntimeError, match="changed more pixels than its budget: image 0 changed 3, allowed 2"):
+        recheck(model, x, three, y, norm="l0", budget=2)
+    budgets = torch.tensor([3, 3, 2, 3])
+    with pytest.raises(RuntimeError, match="image 2 changed 3, allowed 2"):
+        recheck(model, x, three, y, norm="l0", budget=budgets)
+    assert not recheck(model, x, three, y, norm="l0", budget=budgets + 1).any()
+    assert not recheck(model, x, three, y, norm="l0", budget=torch.full((4,), 3.0)).any()  # counts as floats
+
+
+def test_recheck_targeted_is_true_where_the_target_is_not_yet_read():
+    model = linear_model(BAND, 1.5)
+    x = blank_on(BAND)
+    adv = torch.cat([two_band_pixels(x[:2]), x[2:]])  # images 0 and 1 now read as 1; 2 and 3 still as 0
+    ones = torch.ones(len(x), dtype=torch.long)
+    assert recheck(model, x, adv, ones, norm="l0", budget=2, targeted=True).tolist() == [False, False, True, True]
+    assert recheck(model, x, adv, 2, norm="l0", budget=2, targeted=True).all()  # nobody reads as 2
+    # untargeted with the same labels: True where the model still reads 1
+    assert recheck(model, x, adv, ones, norm="l0", budget=2).tolist() == [True, True, False, False]
+
+
+def test_recheck_raises_on_another_shape_and_bad_arguments(cnn, small):
+    x, y = small
+    with pytest.raises(RuntimeError, match="shape"):
+        recheck(cnn, x, x[:, :, :27], y, norm="linf", budget=0.1)
+    with pytest.raises(RuntimeError, match="shape"):
+        recheck(cnn, x, x[:-1], y, norm="l2", budget=1.0)
+    with pytest.raises(ValueError, match="norm"):
+        recheck(cnn, x, x, y, norm="l1", budget=1.0)
+    with pytest.raises(ValueError, match="budget"):
+        recheck(cnn, x, x, y, norm="linf", budget=-0.1)
+    with pytest.raises(ValueError, match="y"):
+        recheck(cnn, x, x, y[:-1], norm="linf", budget=0.1)
+    with pytest.raises(RuntimeError, match="pgd left the Linf ball"):
+        recheck(cnn, x, (x + 0.2).clamp(0, 1), y, norm="linf", budget=0.1, name="pgd")
+
+
+def test_recheck_agrees_with_every_attack_on_the_cnn(cnn, small):
+    x, y = small
+    x, y = x[:16], y[:16]
+    for norm, eps, adv in [("linf", 0.15, pgd(cnn, x, y, 0.15, steps=10)),
+                           ("l2", 1.5, pgd(cnn, x, y, 1.5, norm="l2", steps=10)),
+                           ("linf", 0.15, fgsm(cnn, x, y, 0.15)),
+                           ("l2", 1.5, attacks.square_l2(cnn, x, y, 1.5, iterations=30)),
+                           ("linf", 0.15, attacks.square_linf(cnn, x, y, 0.15, iterations=30)),
+                           ("l0", 10, l0_attack(cnn, x, y, max_pixels=10))]:
+        assert torch.equal(recheck(cnn, x, adv, y, norm=norm, budget=eps, tolerance=1e-5),
+                           ~is_adversarial(cnn, adv, y))
 
 
 # ----------------------------------------------------------------------------

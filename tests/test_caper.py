@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import caper
-from helpers.attacks import apply_glasses, glasses_mask
+from helpers.caper import apply_glasses, glasses_mask
 
 TOL = 1e-5
 

@@ -84,3 +84,11 @@ def test_package_data_covers_every_bundled_file():
     for line in (ROOT / "data" / "SHA256SUMS").read_text().splitlines():
         name = line.split()[1]
         assert any(Path(name).match(p) for p in patterns), f"{name} would be left out of the wheel"
+
+
+def test_every_helpers_subpackage_is_in_the_wheel():
+    """pyproject lists its packages by name, so a new subpackage (``helpers.attacks``) must be listed too."""
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    for init in sorted((ROOT / "helpers").rglob("__init__.py")):
+        name = ".".join(init.parent.relative_to(ROOT).parts)
+        assert name in packages, f"{name} is not in pyproject.toml's [tool.setuptools] packages: a wheel would lack it"

@@ -1,4 +1,4 @@
-"""helpers.train: fit, seeding, input checks, predict/accuracy, train_or_load."""
+"""helpers.train: fit, seeding, input checks, predict/accuracy; and helpers.models.train_or_load (cached training)."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +11,7 @@ from torch import nn
 import helpers.train as train
 from helpers.data import load_dataset
 from helpers.integrity import data_dir, read_manifest
-from helpers.models import BaselineCNN
+from helpers.models import BaselineCNN, train_or_load
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_train_or_load_without_retrain_loads_checkpoint(cnn):
         calls.append(args)
         raise AssertionError("train() must not run when retrain=False")
 
-    model = train.train_or_load("cnn", never)
+    model = train_or_load("cnn", never)
     assert calls == []
     assert not model.training
     for key, value in cnn.state_dict().items():
@@ -147,7 +147,7 @@ def fake_trainer(calls: list):
 def test_train_or_load_retrain_save(tmp_path):
     bundled_manifest = (data_dir() / "SHA256SUMS").read_bytes()
     calls = []
-    model = train.train_or_load("cnn", fake_trainer(calls), retrain=True, save=True, folder=tmp_path)
+    model = train_or_load("cnn", fake_trainer(calls), retrain=True, save=True, folder=tmp_path)
     assert calls == [1]
     assert isinstance(model, BaselineCNN) and not model.training
 
@@ -160,7 +160,7 @@ def test_train_or_load_retrain_save(tmp_path):
     assert info["epochs"] == 0 and info["note"] == "fake"
     assert isinstance(info["train_seconds"], (int, float)) and 0 <= info["train_seconds"] < 60
 
-    reloaded = train.train_or_load("cnn", fake_trainer(calls), folder=tmp_path)
+    reloaded = train_or_load("cnn", fake_trainer(calls), folder=tmp_path)
     assert calls == [1]  # loading does not train
     for key, value in model.state_dict().items():
         assert torch.equal(reloaded.state_dict()[key], value)
@@ -169,7 +169,7 @@ def test_train_or_load_retrain_save(tmp_path):
 
 def test_train_or_load_retrain_without_save_writes_nothing(tmp_path):
     calls = []
-    model = train.train_or_load("cnn", fake_trainer(calls), retrain=True, folder=tmp_path)
+    model = train_or_load("cnn", fake_trainer(calls), retrain=True, folder=tmp_path)
     assert calls == [1]
     assert not model.training
     assert list(tmp_path.iterdir()) == []
