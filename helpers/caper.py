@@ -34,6 +34,7 @@ IMAGE_SHAPE = (1, 28, 28)
 _TOL = 1e-5
 
 __all__ = [
+    "settings",
     "THIEF",
     "CEO",
     "cast",
@@ -319,6 +320,21 @@ def glasses_success(
         raise ValueError("delta must be zero outside the mask (the glasses may only mark the band they cover)")
     worn = apply_glasses(x, delta, mask)
     return float(reads_as(model, worn, target).float().mean())
+
+
+def settings(pictures: int, train_pictures: int = 200) -> str:
+    """The caper as ``replay`` runs it at its defaults, in words read from the code's own
+    defaults (``impersonate``, ``glasses_for``, ``glasses_mask``). Notebook 09's board header."""
+    import inspect
+
+    smudge = inspect.signature(impersonate).parameters
+    found = inspect.signature(glasses_for).parameters
+    band = inspect.signature(glasses_mask).parameters["rows"].default
+    return (f"Caper: the thief's smudges (targeted PGD-{smudge['norm'].default.upper()}, budget "
+            f"{smudge['eps'].default}, {smudge['steps'].default} steps, {smudge['restarts'].default} runs) on "
+            f"{pictures} test images of the digit {THIEF}, success = read as {CEO}; the CEO's glasses (a universal "
+            f"change confined to rows {band[0]}-{band[1] - 1}, {found['steps'].default} steps on {train_pictures} "
+            f"training images of the digit {CEO}) on {pictures} test images, success = read as {THIEF}.")
 
 
 def replay(

@@ -311,6 +311,29 @@ def _median(values: Sequence[float], prefix: str, row: dict, seed: int) -> None:
     row[f"{prefix}_lo"], row[f"{prefix}_hi"] = stats.bootstrap_median(t, seed=seed)
 
 
+def robust_digits(name: str, norm: str, eps: float, folder: Path | None = None) -> torch.Tensor:
+    """Per digit of the dense sample: read correctly and fooled by none of the board's attacks
+    at ``eps`` (course, AutoAttack where it ran, the adaptive attack for a vote readout). The one
+    computation behind the board's robust accuracies and notebooks 07-09's paired tests."""
+    robust = None
+    for task in ("course", "autoattack", "adaptive"):
+        try:
+            flags = torch.tensor(digits.load(name, f"{task}_{norm}_{eps}", folder)["values"]["robust"]).bool()
+        except FileNotFoundError:
+            if task == "course":
+                raise
+            continue
+        robust = flags if robust is None else robust & flags
+    return robust
+
+
+def pixels_digits(name: str, *, targeted: bool = False, folder: Path | None = None) -> torch.Tensor:
+    """Per digit of the sparse sample: the fewest pixels the L0 attacks needed (inf: none found
+    within ``max_pixels``; 0: already misread). Notebooks 07-09."""
+    task = "l0_targeted" if targeted else "l0"
+    return torch.tensor([float(p) for p in digits.load(name, task, folder)["values"]["pixels"]])
+
+
 def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> dict:
     """One row of the board, computed from the per-digit files alone. Notebook 09."""
     row: dict = {"model": name}
@@ -466,10 +489,7 @@ def header(settings: Settings | dict) -> list[str]:
         "the vote certificate (vote readouts only). certificate_beaten: certified digits that an attack fooled "
         "within the certified radius or pixel count (it must be 0), out of certificates_checked. Multiply-adds "
         "per image, counted by torch's FlopCounterMode.",
-        f"Caper: the thief's smudges (targeted PGD-L2, budget 2.5, 20 steps, 3 runs) on {settings.caper} test "
-        f"images of a {caper.THIEF}, success = read as a {caper.CEO}; the CEO's glasses (a universal change "
-        f"confined to rows 8-12, 100 steps on 200 training images of an {caper.CEO}) on {settings.caper} "
-        f"test images, success = read as a {caper.THIEF}.",
+        caper.settings(settings.caper),
     ]
 
 

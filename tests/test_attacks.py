@@ -592,3 +592,65 @@ def test_square_linf_bad_inputs(cnn, test_split):
         attacks.square_linf(cnn, x[:2], y[:2], 0.1, iterations=-3)
     with pytest.raises(ValueError):
         attacks.square_linf(cnn, x[:2] + 2, y[:2], 0.1)
+
+
+# --- the attacks at full strength (defaults measured in benchmarks/attack_strength.py) -------------
+
+
+def test_pgd_schedule_is_checked_and_both_schedules_keep_the_budget(cnn, small):
+    x, y = small
+    for schedule in attacks.SCHEDULES:
+        adv = pgd(cnn, x[:16], y[:16], 0.1, steps=10, schedule=schedule)
+        assert (adv - x[:16]).abs().amax() <= 0.1 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    with pytest.raises(ValueError, match="schedule"):
+        pgd(cnn, x[:2], y[:2], 0.1, schedule="linear")
+
+
+def test_pgd_defaults_at_least_as_strong_as_the_old_ones(cnn, test_split):
+    """The defaults (cross-entropy, cosine from eps) leave no more digits standing than the old
+    defaults (margin loss, constant 2.5 eps / steps) on the same digits."""
+    x, y = test_split
+    x, y = x[:200], y[:200]
+    new = attacks.recheck(cnn, x, pgd(cnn, x, y, 0.1), y, norm="linf", budget=0.1).float().mean()
+    old = attacks.recheck(cnn, x, pgd(cnn, x, y, 0.1, loss="margin", schedule="constant"), y, norm="linf",
+                          budget=0.1).float().mean()
+    assert new <= old
+
+
+def test_square_l2_uses_its_whole_budget_where_the_box_allows(cnn, test_split):
+    """The perturbation of an image the attack did not fool ends at L2 eps (mass the box
+    clips off is budget handed on, never lost to a rescaling)."""
+    x, y = test_split
+    x, y = x[:20], y[:20]
+    adv = attacks.square_l2(cnn, x, y, 0.5, iterations=200, seed=0)
+    size = (adv - x).flatten(1).norm(dim=1)
+    assert size.max() <= 0.5 + 1e-5
+    unfooled = attacks.recheck(cnn, x, adv, y, norm="l2", budget=0.5)
+    assert unfooled.any() and (size[unfooled] > 0.5 - 1e-3).all()
+
+
+def test_min_pixels_pruning_never_adds_a_pixel_and_keeps_every_success(cnn, small):
+    x, y = small
+    x, y = x[:24], y[:24]
+    raw = attacks.min_pixels(cnn, x, y, methods=("greedy",), max_pixels=30, prune=False)
+    pruned, adv = attacks.min_pixels(cnn, x, y, methods=("greedy",), max_pixels=30, prune=True, return_images=True)
+    assert (pruned <= raw).all() and torch.equal(torch.isfinite(pruned), torch.isfinite(raw))
+    found = torch.isfinite(pruned) & (pruned > 0)
+    assert not attacks.recheck(cnn, x[found], adv[found], y[found], norm="l0", budget=pruned[found]).any()
+    assert (attacks.changed_pixels(x[found], adv[found]) == pruned[found]).all()
+
+
+def test_prune_removes_a_pixel_the_success_does_not_need(cnn, small):
+    """A success padded with a pixel far from the digit (a corner) loses that pixel."""
+    from helpers.attacks.l0 import _prune
+
+    x, y = small
+    pixels, adv = attacks.min_pixels(cnn, x[:8], y[:8], methods=("greedy",), max_pixels=30, prune=True,
+                                     return_images=True)
+    i = int(torch.nonzero(torch.isfinite(pixels) & (pixels > 0))[0])
+    padded = adv[i : i + 1].clone()
+    padded[0, 0, 0, 0] = 1.0 - x[i, 0, 0, 0]  # an extra changed pixel in the corner
+    assert attacks.changed_pixels(x[i : i + 1], padded).item() == pixels[i] + 1
+    again = _prune(cnn, x[i : i + 1], padded, y[i : i + 1], False)
+    assert attacks.changed_pixels(x[i : i + 1], again).item() <= pixels[i]
+    assert again[0, 0, 0, 0] == x[i, 0, 0, 0]

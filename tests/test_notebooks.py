@@ -55,7 +55,8 @@ def test_ending(notebook):
     start = next(i for i, c in enumerate(nb["cells"]) if source(c).strip().startswith("## Exercises"))
     after_exercises = nb["cells"][start:]
     exercise_code = [source(c) for c in after_exercises if c["cell_type"] == "code"]
-    assert exercise_code and all("assert" in code for code in exercise_code), "every exercise and solution cell self-checks"
+    assert exercise_code and all("assert" in code or "selfcheck." in code for code in exercise_code), \
+        "every exercise and solution cell self-checks (an assert, or a check from helpers.selfcheck)"
 
 
 def test_executed_in_order_without_errors(notebook):
