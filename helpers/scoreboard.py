@@ -72,7 +72,7 @@ class Settings:
     out (``--quick``)."""
 
     dense: int = 500
-    sparse: int = 200
+    sparse: int = 100
     max_pixels: int = 40
     caper: int = 30
     seed: int = 0
