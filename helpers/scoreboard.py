@@ -340,23 +340,27 @@ def pixels_digits(name: str, *, targeted: bool = False, folder: Path | None = No
 
 def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> dict:
     """One row of the board, computed from the per-digit files alone. Notebook 09."""
-    row: dict = {"model": name}
+    row: dict = {"model": name, "autoattack": 1 if settings.autoattack else 0}
     summary = digits.load(name, "summary", folder)["values"]
     _fraction(summary["correct"], "clean", row)
     fooled_at: dict[tuple[str, float], torch.Tensor] = {}
     for norm, budgets in (("linf", LINF), ("l2", L2)):
         for eps in budgets:
             course = torch.tensor(digits.load(name, f"course_{norm}_{eps}", folder)["values"]["robust"]).bool()
-            aa = (torch.tensor(digits.load(name, f"autoattack_{norm}_{eps}", folder)["values"]["robust"]).bool()
-                  if settings.autoattack else torch.ones_like(course))
-            robust = course & aa
+            aa = None
+            if settings.autoattack:
+                try:
+                    aa = torch.tensor(digits.load(name, f"autoattack_{norm}_{eps}", folder)["values"]["robust"]).bool()
+                except FileNotFoundError:  # not run yet: the row says so (column "autoattack")
+                    row["autoattack"] = 0
+            robust = course if aa is None else course & aa
             if name in VOTE_MODELS:
                 adaptive = torch.tensor(digits.load(name, f"adaptive_{norm}_{eps}", folder)["values"]["robust"]).bool()
                 row[f"{norm}_{eps}_adaptive_extra"] = int((robust & ~adaptive).sum())
                 robust = robust & adaptive
             _fraction(robust.tolist(), f"{norm}_{eps}", row)
             _fraction(course.tolist(), f"{norm}_{eps}_course", row)
-            if settings.autoattack:
+            if aa is not None:
                 _fraction(aa.tolist(), f"{norm}_{eps}_autoattack", row)
             fooled_at[(norm, eps)] = ~robust
     pixels = digits.load(name, "l0", folder)["values"]["pixels"]
@@ -442,7 +446,7 @@ def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, j
 
 
 def _columns() -> list[str]:
-    out = ["model"]
+    out = ["model", "autoattack"]
 
     def with_interval(key: str) -> list[str]:
         return [key, f"{key}_lo", f"{key}_hi"]
@@ -468,12 +472,17 @@ def _columns() -> list[str]:
 COLUMNS = _columns()
 
 
-def header(settings: Settings | dict) -> list[str]:
-    """The board's settings in words: sample sizes and every attack's steps and budgets. Notebook 09."""
+def header(settings: Settings | dict, rows: Sequence[dict] = ()) -> list[str]:
+    """The board's settings in words: sample sizes and every attack's steps and budgets, and
+    which models (``rows``) AutoAttack has not reached yet. Notebook 09."""
     if isinstance(settings, dict):
         settings = Settings(**settings)
     aa = autoattack.settings() if autoattack.available() else "AutoAttack (standard version)"
-    return [
+    pending = [row["model"] for row in rows if not row.get("autoattack", 1)]
+    missing = ([f"AutoAttack has not been run yet on {', '.join(pending)}: their Linf and L2 figures are the "
+                "course's own attacks alone, upper bounds on their robustness (column autoattack = 0)."]
+               if pending else [])
+    return missing + [
         f"Clean accuracy: all {TEST_DIGITS:,} standard MNIST test digits. Linf, L2 and certified figures: {settings.dense} test digits; "
         f"L0: the first {settings.sparse} of them, searched up to {settings.max_pixels} pixels "
         f"(one fixed shuffle, seed {settings.seed}). Every accuracy has its 95% Wilson interval (_lo, _hi), "
@@ -518,13 +527,13 @@ def write(rows: list[dict], settings: Settings, folder: Path | None = None) -> t
     csv_path, md_path = folder / "scoreboard.csv", folder / "scoreboard.md"
     with csv_path.open("w", newline="") as f:
         f.write(f"# settings: {json.dumps(asdict(settings))}\n")
-        for line in header(settings):
+        for line in header(settings, rows):
             f.write(f"# {line}\n")
         writer = csv.DictWriter(f, fieldnames=columns, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
     lines = ["# Scoreboard", "", "Written by `python -m helpers.scoreboard`; notebook 09 draws it.", ""]
-    lines += [f"- {line}" for line in header(settings)] + [""]
+    lines += [f"- {line}" for line in header(settings, rows)] + [""]
     lines += ["| | " + " | ".join(row["model"] for row in rows) + " |", "|---" * (len(rows) + 1) + "|"]
     def shown(key: str, v) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -610,6 +619,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also compare with the committed board and list differences beyond sampling noise")
     parser.add_argument("--out", type=Path, default=None, help="folder for scoreboard.csv and .md (default: results/)")
     parser.add_argument("--device", default="cpu", help="where the attacks run: 'cpu' (default) or 'cuda' (a GPU)")
+    parser.add_argument("--assemble", action="store_true",
+                        help="write the board from the per-digit files already on disk, running nothing "
+                             "(a model AutoAttack has not reached yet is marked so)")
     parser.add_argument("--update", action="store_true",
                         help="replace only the rows of --models in the committed board, keep the others "
                              "(the settings must be the same); so a board can be rebuilt a few models at a time")
@@ -621,7 +633,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = QUICK if args.quick else DEFAULT
     committed_settings, committed = read() if args.compare else ({}, [])  # before anything is rewritten
     start = time.perf_counter()
-    if args.quick:
+    if args.assemble:
+        rows = [row_of(name, settings) for name in args.models]
+    elif args.quick:
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:

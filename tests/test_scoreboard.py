@@ -28,6 +28,8 @@ def test_committed_board_has_every_model_and_its_settings(board):
     for words in ("PGD-Linf", "square attack", "random search", "AutoAttack", "standard version", "Wilson",
                   f"{settings['dense']} test digits", "5000 queries"):
         assert words in text, words
+    for row in rows:  # a model AutoAttack has not reached is named as such
+        assert bool(row["autoattack"]) or f"not been run yet on" in text
 
 
 def _intervals(row: dict):
@@ -45,7 +47,11 @@ def test_committed_board_is_consistent(board):
         for norm, budgets in (("linf", scoreboard.LINF), ("l2", scoreboard.L2)):
             for eps in budgets:
                 key = f"{norm}_{eps}"
-                assert row[key] <= row[f"{key}_course"] and row[key] <= row[f"{key}_autoattack"], (name, key)
+                assert row[key] <= row[f"{key}_course"], (name, key)
+                if row["autoattack"]:
+                    assert row[key] <= row[f"{key}_autoattack"], (name, key)
+                else:  # not run yet: the board says so in its header
+                    assert math.isnan(row[f"{key}_autoattack"]) and row[key] == row[f"{key}_course"]
                 assert row[key] <= row["clean"] + 0.05, (name, key)
         curve = [row[f"l0_{k}"] for k in scoreboard.L0]
         assert curve == sorted(curve, reverse=True), name
@@ -76,7 +82,7 @@ def test_per_digit_files_hold_the_shared_sample(board):
     for row in rows:
         for norm, budgets in (("linf", scoreboard.LINF), ("l2", scoreboard.L2)):
             for eps in budgets:
-                for task in (f"course_{norm}_{eps}", f"autoattack_{norm}_{eps}"):
+                for task in (f"course_{norm}_{eps}",) + ((f"autoattack_{norm}_{eps}",) if row["autoattack"] else ()):
                     record = digits.load(row["model"], task)
                     assert record["values"]["index"] == dense, (row["model"], task)
                     assert record["settings"]["n"] == settings["dense"]
@@ -93,8 +99,7 @@ def test_certified_digits_are_robust_digit_by_digit(board):
         radius = torch.tensor([float(r) for r in cert["radius"]])
         for eps in scoreboard.L2:
             robust = torch.ones_like(right)
-            for task in ("course", "autoattack") + (("adaptive",) if row["model"] in scoreboard.VOTE_MODELS else ()):
-                robust &= torch.tensor(digits.load(row["model"], f"{task}_l2_{eps}")["values"]["robust"]).bool()
+            robust &= scoreboard.robust_digits(row["model"], "l2", eps)
             certified = right & (radius >= eps)
             assert not (certified & ~robust).any(), (row["model"], eps)
         if row["model"] in scoreboard.VOTE_MODELS:
