@@ -23,7 +23,7 @@ import torch
 
 from . import data
 
-__all__ = ["sample_indices", "sample", "digits_dir", "path", "save", "load", "done"]
+__all__ = ["sample_indices", "sample", "results_dir", "digits_dir", "path", "save", "load", "done"]
 
 
 def sample_indices(n: int, seed: int = 0) -> torch.Tensor:
@@ -42,13 +42,17 @@ def sample(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return x[idx], y[idx], idx
 
 
+def results_dir() -> Path:
+    """Where the committed scoreboard lives: the repository's ``results/`` in a checkout,
+    ``helpers/results`` in an installed wheel (Colab). Notebook 09."""
+    here = Path(__file__).resolve().parent
+    installed = here / "results"
+    return installed if (installed / "scoreboard.csv").is_file() else here.parent / "results"
+
+
 def digits_dir(folder: Path | None = None) -> Path:
     """``results/digits`` of the checkout (or of the installed wheel), or ``folder``."""
-    if folder is not None:
-        return Path(folder)
-    from .scoreboard import results_dir  # the board's folder; imported here, not at module level
-
-    return results_dir() / "digits"
+    return Path(folder) if folder is not None else results_dir() / "digits"
 
 
 def path(model: str, task: str, folder: Path | None = None) -> Path:

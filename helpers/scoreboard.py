@@ -53,12 +53,8 @@ CERT_L2 = (0.5, 1.0, 1.58, 2.0)
 L0 = (1, 2, 5, 10, 20)
 
 
-def results_dir() -> Path:
-    """Where the committed scoreboard lives: the repository's ``results/`` in a checkout,
-    ``helpers/results`` in an installed wheel (Colab). Notebook 09."""
-    here = Path(__file__).resolve().parent
-    installed = here / "results"
-    return installed if (installed / "scoreboard.csv").is_file() else here.parent / "results"
+results_dir = digits.results_dir
+"""Where the committed scoreboard lives (``digits.results_dir``). Notebook 09."""
 
 
 @dataclass(frozen=True)
@@ -395,7 +391,8 @@ def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) 
     for key in ("caper_smudges", "caper_glasses", "parameters", "macs", "train_seconds"):
         row[key] = summary[key]
     row["eval_seconds"] = round(sum(digits.load(name, _task_name(f, a), folder)["seconds"] or 0
-                                    for f, a in tasks(name, settings)), 1)
+                                    for f, a in tasks(name, settings)
+                                    if digits.path(name, _task_name(f, a), folder).is_file()), 1)
     return row
 
 
