@@ -39,7 +39,7 @@ def _intervals(row: dict):
 
 
 def test_committed_board_is_consistent(board):
-    _, rows = board
+    settings, rows = board
     for row in rows:
         name = row["model"]
         for key, lo, value, hi in _intervals(row):
@@ -48,10 +48,13 @@ def test_committed_board_is_consistent(board):
             for eps in budgets:
                 key = f"{norm}_{eps}"
                 assert row[key] <= row[f"{key}_course"], (name, key)
-                if row["autoattack"]:
-                    assert row[key] <= row[f"{key}_autoattack"], (name, key)
-                else:  # not run yet: the board says so in its header
-                    assert math.isnan(row[f"{key}_autoattack"]) and row[key] == row[f"{key}_course"]
+                aa = row[f"{key}_autoattack"]
+                if math.isnan(aa):  # AutoAttack not run here yet: the row and the header say so
+                    assert not row["autoattack"], (name, key)
+                    if name not in scoreboard.VOTE_MODELS:  # no adaptive attack either: the course's figure
+                        assert row[key] == row[f"{key}_course"], (name, key)
+                else:
+                    assert row[key] <= aa, (name, key)
                 assert row[key] <= row["clean"] + 0.05, (name, key)
         curve = [row[f"l0_{k}"] for k in scoreboard.L0]
         assert curve == sorted(curve, reverse=True), name
@@ -61,7 +64,7 @@ def test_committed_board_is_consistent(board):
     assert lip["cert_l2_1.58"] > 0.2 and lip["certificates_checked"] > 100
     for r in rows:
         if r["model"] in scoreboard.VOTE_MODELS:
-            assert r["cert_l0_1"] > 0.5 and r["certificates_checked"] > 100
+            assert r["cert_l0_1"] > 0.5 and r["certificates_checked"] >= 0.5 * settings["sparse"]
 
 
 def test_every_row_is_recomputed_from_its_per_digit_files(board):
