@@ -626,7 +626,7 @@ def test_square_l2_uses_its_whole_budget_where_the_box_allows(cnn, test_split):
     size = (adv - x).flatten(1).norm(dim=1)
     assert size.max() <= 0.5 + 1e-5
     unfooled = attacks.recheck(cnn, x, adv, y, norm="l2", budget=0.5)
-    assert unfooled.any() and (size[unfooled] > 0.5 - 1e-3).all()
+    assert unfooled.any() and (size[unfooled] > 0.99 * 0.5).all()  # at most 1% left unspent by the box
 
 
 def test_min_pixels_pruning_never_adds_a_pixel_and_keeps_every_success(cnn, small):
