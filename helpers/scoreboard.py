@@ -37,8 +37,10 @@ from .checks import check_choice
 from .env import resolve_device
 from .train import predict
 
-__all__ = ["MODELS", "LINF", "L2", "L0", "Settings", "DEFAULT", "QUICK", "evaluate", "caper_replay", "caper_rates",
-           "scoreboard", "header", "read", "compare", "write", "merge", "main"]
+__all__ = ["MODELS", "VOTE_MODELS", "LINF", "L2", "CERT_L2", "L0", "Settings", "DEFAULT", "QUICK", "results_dir",
+           "autoattack_task", "course_task", "adaptive_task", "l0_task", "certificate_task", "summary_task", "tasks",
+           "robust_digits", "pixels_digits", "row_of", "caper_replay", "caper_rates", "scoreboard", "header", "read",
+           "compare", "write", "merge", "main"]
 
 MODELS = ("cnn", "cnn_noise", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_linear", "layered", "layered_linear")
 """The models on the board: every bundled 10-class model."""

@@ -169,3 +169,19 @@ def test_a_back_import_from_an_attack_module_would_be_caught(name, line):
     graph[name] = imported_modules(name, modules[name].read_text() + "\n" + line + "\n", modules)
     cycle = find_cycle(graph)
     assert cycle is not None and "helpers.caper" in cycle
+
+
+def test_every_public_name_exists():
+    """Each helpers module's ``__all__`` names only what the module defines (a removed function
+    left in ``__all__`` breaks ``from helpers.x import *``)."""
+    import importlib
+    import pkgutil
+
+    import helpers
+
+    names = [m.name for m in pkgutil.walk_packages(helpers.__path__, "helpers.")]
+    assert "helpers.scoreboard" in names and "helpers.attacks.l0" in names
+    for name in names:
+        module = importlib.import_module(name)
+        missing = [n for n in getattr(module, "__all__", []) if not hasattr(module, n)]
+        assert not missing, f"{name}.__all__ names what it does not define: {missing}"
