@@ -50,6 +50,7 @@ __all__ = [
     "node_loss",
     "vote",
     "certified_pixels",
+    "soft_vote_certificate",
     "cost",
     "planned_cost",
     "default_fan_in",
@@ -618,7 +619,7 @@ def _fields_of(model: nn.Module) -> torch.Tensor:
     return _fields(_as_layers(model.wirings()), model.n_inputs)
 
 
-def _tight_certificate(q: torch.Tensor, fields: torch.Tensor, reach: int, tolerance: float) -> torch.Tensor:
+def soft_vote_certificate(q: torch.Tensor, fields: torch.Tensor, reach: int, tolerance: float) -> torch.Tensor:
     """The tight certificate from each output's own probabilities ``q`` ``[M, 10, B]``.
 
     For the top class a and a rival c, output j contributes (q_ja - q_jc) / M to
@@ -664,7 +665,7 @@ def certified_pixels(model: nn.Module, x: torch.Tensor, *, tolerance: float = 1e
     ``method="tight"`` (the default) uses what each output says now: against rival c,
     output j can cost the margin at most (1 + q_ja - q_jc) / M, and the outputs k pixels
     reach are bounded both by count (k r) and by the actual reach sets of the wiring (see
-    ``_tight_certificate``). It is never below the simple one, and sound for the same reason.
+    ``soft_vote_certificate``). It is never below the simple one, and sound for the same reason.
 
     ``tolerance`` is taken off every margin first, so float rounding can only make the
     certificate smaller; the probabilities are computed in float64 from the float32 node logits.
@@ -690,7 +691,7 @@ def certified_pixels(model: nn.Module, x: torch.Tensor, *, tolerance: float = 1e
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             q = net.node_logits(x[i : i + batch_size], m).double().softmax(dim=1)
-            out.append(_tight_certificate(q, fields, reach, float(tolerance)))
+            out.append(soft_vote_certificate(q, fields, reach, float(tolerance)))
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
