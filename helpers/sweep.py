@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,10 +31,12 @@ from .attacks import min_pixels
 from .checks import check_choice, check_int
 from .data import load_dataset
 
-__all__ = ["Point", "GRID", "QUICK_GRID", "CERTIFIED_AT", "measure", "run_point", "run", "read", "frontier", "main"]
+__all__ = ["Point", "GRID", "QUICK_GRID", "CERTIFIED_AT", "measure", "run_point", "run", "read", "frontier", "examples", "main"]
 
 CERTIFIED_AT = tuple(range(1, 21))
 """The pixel counts at which certified accuracy is reported."""
+EXAMPLES = 8
+"""How many of the attacked digits keep their certificate and attack in ``examples.json`` (the widget)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def measure(model: votes.GroupVote, x: torch.Tensor, y: torch.Tensor, x_attack: 
            "median_certified": cert.median().item(), "median_certified_lo": med_lo, "median_certified_hi": med_hi,
            "mean_certified": cert.float().mean().item()}
     row.update({f"certified_at_{k}": (cert >= k).float().mean().item() for k in CERTIFIED_AT})
-    pixels = min_pixels(model, x_attack, y_attack, max_pixels=max_pixels, seed=seed)
+    pixels, x_adv = min_pixels(model, x_attack, y_attack, max_pixels=max_pixels, seed=seed, return_images=True)
     with torch.no_grad():
         attack_cert = votes.certified_pixels(model, x_attack)
         right = model(x_attack).argmax(1) == y_attack
@@ -116,6 +119,14 @@ def measure(model: votes.GroupVote, x: torch.Tensor, y: torch.Tensor, x_attack: 
                 "attacked_median_lo": a_lo, "attacked_median_hi": a_hi,
                 "beaten": int((pixels <= attack_cert.float()).logical_and(right).sum()),
                 "measure_seconds": round(time.perf_counter() - start, 1)})
+    examples = []
+    for i in range(min(EXAMPLES, len(x_attack))):
+        changed = (x_adv[i] != x_attack[i]).flatten().nonzero().squeeze(1)
+        with torch.no_grad():
+            read_as = int(model(x_adv[i : i + 1]).argmax(1))
+        examples.append({"certified": int(attack_cert[i]), "pixels": float(pixels[i]), "read_as": read_as,
+                         "changed": changed.tolist(), "values": x_adv[i].flatten()[changed].tolist()})
+    row["examples"] = examples
     return row
 
 
@@ -167,7 +178,24 @@ def read(path: Path | None = None) -> list[dict]:
     return rows
 
 
+def examples_path(path: Path) -> Path:
+    """Where the per-point examples of the table at ``path`` live (beside it)."""
+    return path.with_name(path.stem + "_examples.json")
+
+
+def examples(path: Path | None = None) -> dict:
+    """``{key|readout: [example, ...]}``: for the first ``EXAMPLES`` attacked digits of each
+    point, the certified pixels and the cheapest attack found (its changed pixels and their
+    new values, and the class it reads as). Notebook 09's widget draws them."""
+    path = examples_path(Path(path) if path is not None else digits.results_dir() / "sweep.csv")
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _append(path: Path, rows: Sequence[dict]) -> None:
+    shown = examples(path)
+    for row in rows:
+        shown[f"{row['key']}|{row['readout']}"] = row["examples"]
+    examples_path(path).write_text(json.dumps(shown, separators=(",", ":")) + "\n")
     new = not path.exists()
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
