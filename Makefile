@@ -10,7 +10,7 @@ PORT   ?= 8888
 # JupyterLab refuses to run as root without this flag (containers, CI)
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test test-helpers test-notebooks notebooks course checkpoints scoreboard bench install clean
+.PHONY: lab test test-helpers test-notebooks notebooks course checkpoints scoreboard sweep bench install clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,10 @@ lab: install
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(PORT) --no-browser \
 		--ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
+# two workers, a test file (or a notebook) each at a time, one torch thread each
+XDIST   = -n 2 --dist loadfile
 test: install
-	$(PY) -m pytest tests notebooks $(NBVAL)
+	SMUDGE_THREADS=1 $(PY) -m pytest $(XDIST) tests notebooks $(NBVAL)
 
 test-helpers: install
 	$(PY) -m pytest tests
@@ -46,6 +48,9 @@ checkpoints: install
 
 scoreboard: install
 	$(PY) -m helpers.scoreboard
+
+sweep: install
+	SMUDGE_THREADS=1 $(PY) -m helpers.sweep
 
 bench: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

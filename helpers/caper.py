@@ -10,7 +10,7 @@ The vault camera is a digit classifier. The **thief** is a 3 and the **CEO** an 
   (:func:`glasses_for`, :func:`glasses_success`; the attack itself is :func:`glasses`,
   worn with :func:`apply_glasses`).
 
-Taught in notebook 02 (attacking the vault camera); notebook 09 replays the caper
+Taught in notebook 02 (attacking the vault camera); notebook 10 replays the caper
 against every model with :func:`replay`. Every success reported here comes from
 re-predicting the returned images with the model, after checking that they are in
 [0, 1] and inside their budget (``helpers.attacks.recheck``). Nothing happens on import.
@@ -324,7 +324,7 @@ def glasses_success(
 
 def settings(pictures: int, train_pictures: int = 200) -> str:
     """The caper as ``replay`` runs it at its defaults, in words read from the code's own
-    defaults (``impersonate``, ``glasses_for``, ``glasses_mask``). Notebook 09's board header."""
+    defaults (``impersonate``, ``glasses_for``, ``glasses_mask``). Notebook 10's board header."""
     import inspect
 
     smudge = inspect.signature(impersonate).parameters

@@ -39,7 +39,7 @@ from .checks import check_choice, check_int
 from .routing import divisors, gaussian_local, partition_repeat
 
 __all__ = ["GROUPINGS", "PARTITIONS", "groups", "reach", "ceiling", "smallest_prime_square", "affine_lines",
-           "lines_through_pixel"]
+           "lines_through_pixel", "spread", "PLACEMENTS"]
 
 GROUPINGS = ("contiguous", "strided", "random", "gaussian", "lines")
 PARTITIONS = ("contiguous", "strided", "random", "lines")
@@ -73,16 +73,37 @@ def affine_lines(p: int) -> torch.Tensor:
     return torch.stack(classes)
 
 
-def _lines(n: int, repetitions: int, seed: int) -> torch.Tensor:
+def spread(p: int) -> torch.Tensor:
+    """For each parallel class of ``affine_lines(p)``, the length of the shortest step between
+    two cells of one of its lines, on the p x p grid read as a torus (float ``[p + 1]``).
+    Rows and columns have 1, the diagonals sqrt(2); a class whose lines are lattices with no
+    short step covers the square evenly, like a subsampled image. Notebook 09."""
+    p = check_int(p, "p", 2)
+    out = [1.0]  # the rows: (0, 1)
+    for d in range(p):  # steps (z, z d) of the class of slope d
+        steps = [(z, (z * d + p // 2) % p - p // 2) for z in range(1, p)]
+        out.append(min(math.hypot(a if a <= p // 2 else a - p, b) for a, b in steps))
+    return torch.tensor(out)
+
+
+def _lines(n: int, repetitions: int, seed: int, placement: str, image_size: int) -> torch.Tensor:
     p = smallest_prime_square(n)
     if repetitions > p + 1:
         raise ValueError(f"repetitions must be at most P + 1 = {p + 1} for the lines of a {p} x {p} square, "
                          f"got {repetitions}")
-    gen = torch.Generator().manual_seed(seed)
-    place = torch.randperm(p * p, generator=gen)  # cell place[i] holds pixel i, i < n; other cells are empty
     pixel_at = torch.full((p * p,), -1, dtype=torch.long)
+    if placement == "random":
+        place = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))  # pixel i in cell place[i]
+        order = torch.arange(p + 1)
+    else:  # pixel (row, column) in cell (row, column): lines cross the image; the most even classes first
+        if image_size * image_size != n or image_size > p:
+            raise ValueError(f"placement='grid' needs n = image_size**2 with image_size <= {p}")
+        rows, cols = torch.divmod(torch.arange(n), image_size) if hasattr(torch, "divmod") else (
+            torch.arange(n) // image_size, torch.arange(n) % image_size)
+        place = rows * p + cols
+        order = torch.sort(spread(p), descending=True, stable=True).indices
     pixel_at[place[:n]] = torch.arange(n)
-    cells = affine_lines(p)[:repetitions].reshape(-1, p)  # [R p, p]
+    cells = affine_lines(p)[order[:repetitions]].reshape(-1, p)  # [R p, p]
     mask = torch.zeros(len(cells), n, dtype=torch.bool)
     pixels = pixel_at[cells]
     rows = torch.arange(len(cells))[:, None].expand_as(pixels)
@@ -103,8 +124,13 @@ def _partition(n: int, group_size: int, grouping: str) -> torch.Tensor:
     return torch.nn.functional.one_hot(owner, t).t().bool()
 
 
+PLACEMENTS = ("random", "grid")
+"""Where the ``"lines"`` grouping puts the pixels in its P x P square: at random (Cohen's
+construction) or where they are in the image (so its lines are spread-out lattices)."""
+
+
 def groups(grouping: str, group_size: int | None = None, repetitions: int = 1, *, n: int = 784,
-           image_size: int = 28, sigma: float = 3.0, seed: int = 0) -> torch.Tensor:
+           image_size: int = 28, sigma: float = 3.0, placement: str = "random", seed: int = 0) -> torch.Tensor:
     """The boolean ``[M, n]`` grouping of ``grouping`` (see the module docstring). Notebook 09.
 
     ``group_size`` must divide ``n`` for the partitions (contiguous, strided, random): a
@@ -112,7 +138,9 @@ def groups(grouping: str, group_size: int | None = None, repetitions: int = 1, *
     P (the line length; lines through empty cells hold fewer pixels). ``repetitions`` R >= 1:
     fresh partitions for ``"random"``, parallel classes for ``"lines"``, M = R n / s centres
     for ``"gaussian"``; ``"contiguous"`` and ``"strided"`` are one fixed partition (R = 1:
-    a repeat would be the same voters again).
+    a repeat would be the same voters again). ``placement`` (lines only, ``PLACEMENTS``):
+    ``"grid"`` keeps each pixel at its place in the image and takes the R most even
+    parallel classes (``spread``), so each voter sees a lattice spread over the whole digit.
     """
     check_choice(grouping, "grouping", GROUPINGS)
     n = check_int(n, "n")
@@ -122,7 +150,7 @@ def groups(grouping: str, group_size: int | None = None, repetitions: int = 1, *
         if group_size is not None and group_size != p:
             raise ValueError(f"the lines of a {p} x {p} square hold {p} cells each: group_size must be None or {p}, "
                              f"got {group_size}")
-        return _lines(n, repetitions, seed)
+        return _lines(n, repetitions, seed, check_choice(placement, "placement", PLACEMENTS), image_size)
     if group_size is None:
         raise ValueError(f"grouping={grouping!r} needs a group_size")
     group_size = check_int(group_size, "group_size")

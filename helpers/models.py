@@ -18,7 +18,9 @@ from torch import nn
 from .checks import check_choice
 from .integrity import data_dir, record, verified_bytes
 from .lipschitz import LipschitzCNN
+from .groupings import groups
 from .routing import LayeredRoutingNet, TwoNOutputNet
+from .votes import GroupVote
 
 
 ABSENT_LOGIT = -1e4
@@ -71,11 +73,22 @@ TWO_N: dict = {"hidden": 32, "seed": 0}
 LAYERED: dict = {"depth": 2, "hidden": 32, "node_dim": 8, "seed": 0}
 """Architecture of the bundled layered routing nets (the fan-in is the default, 8 and 8)."""
 
+L0_VOTE: dict = {"grouping": "lines", "repetitions": 30, "hidden": (64, 32), "seed": 0}
+"""The bundled fixed-wiring vote: the 870 lines of the 29 x 29 affine plane, an own MLP (64 and 32
+hidden units) per line, the hard vote (notebook 09 chose it from the wiring sweep)."""
+
+
+def build_l0_vote() -> GroupVote:
+    """The architecture of ``l0_vote`` (``L0_VOTE``), untrained. Notebook 09."""
+    mask = groups(L0_VOTE["grouping"], None, L0_VOTE["repetitions"], seed=L0_VOTE["seed"])
+    return GroupVote(mask, hidden=L0_VOTE["hidden"], shared=False, readout="hard", seed=L0_VOTE["seed"])
+
+
 REGISTRY: dict[str, Pretrained] = {
     "cnn": Pretrained(BaselineCNN, "checkpoints/cnn.pt", "baseline CNN (notebook 01)"),
     "cnn_noise": Pretrained(BaselineCNN, "checkpoints/cnn_noise.pt",
                             "baseline CNN trained with the routing nets' salt-and-pepper input noise: "
-                            "their control (notebooks 07-09)"),
+                            "their control (notebooks 07-10)"),
     **{
         f"cnn_m{m}": Pretrained(partial(BaselineCNN, classes=m), f"checkpoints/cnn_m{m}.pt",
                                 f"baseline CNN trained on digits 0..{m - 1} only (notebook 03)")
@@ -96,6 +109,9 @@ REGISTRY: dict[str, Pretrained] = {
                                        f"two routed layers of 1568 nodes, fixed wiring; {readout} readout (notebook 08)", compact=True)
         for suffix, readout in (("", "vote"), ("_linear", "linear"))
     },
+    "l0_vote": Pretrained(build_l0_vote, "checkpoints/l0_vote.pt",
+                          "870 voters, each an MLP on one line of 29 pixels of a 29 x 29 affine plane; hard vote, "
+                          "exact L0 certificate (notebook 09)", compact=True),
 }
 
 
@@ -142,8 +158,8 @@ def load_pretrained(name: str, *, folder: Path | None = None) -> nn.Module:
     return model.eval()
 
 
-QUANTIZED = ("weight1", "weight2")
-"""Routed-layer weights that compact checkpoints store as 8-bit integers (see ``quantize_``)."""
+QUANTIZED = ("weight1", "weight2", "pixel_weight", "out_weight")
+"""Routed-layer and per-voter weights that compact checkpoints store as 8-bit integers (see ``quantize_``)."""
 
 
 def quantize_(model: nn.Module) -> nn.Module:

@@ -524,7 +524,7 @@ class NodeLogits(nn.Module):
 
 
 class SoftenedVote(nn.Module):
-    """A surrogate of a vote readout for adaptive attacks (notebook 09): the mean, over
+    """A surrogate of a vote readout for adaptive attacks (notebook 10): the mean, over
     outputs, of each output's class log-probabilities (the log of their geometric mean)
     instead of the log of their arithmetic mean. Where the outputs agree, the vote's own
     gradient nearly vanishes; this one does not. An attack follows its gradient, and its

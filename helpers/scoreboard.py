@@ -12,8 +12,8 @@ untargeted and targeted; K from below (the steepest logit-margin slope seen) and
 certificate checked digit by digit against the attacks; parameters, multiply-adds, training
 time. Every accuracy has a 95% Wilson interval (columns ``_lo``, ``_hi``), every median a
 bootstrap interval (``helpers.stats``). The per-digit outcomes are kept under
-``results/digits/`` (``helpers.digits``): notebook 09's paired tests read them, and a stopped
-run resumes where it stopped. Notebook 09 reads and draws the board.
+``results/digits/`` (``helpers.digits``): notebook 10's paired tests read them, and a stopped
+run resumes where it stopped. Notebook 10 reads and draws the board.
 """
 from __future__ import annotations
 
@@ -32,17 +32,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import attacks, autoattack, caper, certainty, data, digits, models, robustness, routing, stats
+from . import attacks, autoattack, caper, certainty, data, digits, models, robustness, routing, stats, votes
 from .checks import check_choice
 from .env import resolve_device
 from .train import predict
 
 __all__ = ["MODELS", "VOTE_MODELS", "LINF", "L2", "CERT_L2", "L0", "Settings", "DEFAULT", "QUICK", "results_dir",
-           "autoattack_task", "course_task", "adaptive_task", "l0_task", "certificate_task", "summary_task", "tasks",
+           "autoattack_task", "course_task", "adaptive_task", "l0_task", "l0_check_task", "certificate_task", "summary_task", "tasks",
            "robust_digits", "pixels_digits", "row_of", "caper_replay", "caper_rates", "scoreboard", "header", "read",
            "compare", "write", "merge", "main"]
 
-MODELS = ("cnn", "cnn_noise", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_linear", "layered", "layered_linear")
+MODELS = ("cnn", "cnn_noise", "cnn_augmented", "lipschitz_cnn", "two_n", "two_n_linear", "layered", "layered_linear",
+          "l0_vote")
 """The models on the board: every bundled 10-class model."""
 TEST_DIGITS = 10_000
 """Clean accuracy is measured on all of the standard MNIST test digits."""
@@ -56,7 +57,7 @@ L0 = (1, 2, 5, 10, 20)
 
 
 results_dir = digits.results_dir
-"""Where the committed scoreboard lives (``digits.results_dir``). Notebook 09."""
+"""Where the committed scoreboard lives (``digits.results_dir``). Notebook 10."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,17 @@ def sample(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _is_vote(model: nn.Module) -> bool:
-    return isinstance(model, routing.RoutingNet) and model.readout == "vote"
+    return (isinstance(model, routing.RoutingNet) and model.readout == "vote") or isinstance(model, votes.GroupVote)
+
+
+def _certified_pixels(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The vote certificate of notebook 07 (routing nets) or of notebook 09 (``GroupVote``)."""
+    return (votes.certified_pixels(model, x) if isinstance(model, votes.GroupVote)
+            else routing.certified_pixels(model, x))
+
+
+def _surrogate(model: nn.Module) -> nn.Module:
+    return votes.SoftSurrogate(model) if isinstance(model, votes.GroupVote) else routing.SoftenedVote(model)
 
 
 def _upper_bound(model: nn.Module) -> float:
@@ -112,7 +123,7 @@ def _upper_bound(model: nn.Module) -> float:
 def caper_replay(model: nn.Module, pictures: int = DEFAULT.caper) -> dict[str, float]:
     """The caper replayed against ``model`` as the board runs it: the first ``pictures``
     thief and CEO pictures of the bundled test split, the glasses found on the first 200
-    CEO training pictures (``caper.replay``). Notebooks 07, 08 and 09."""
+    CEO training pictures (``caper.replay``). Notebooks 07, 08 and 10."""
     x_test, y_test = data.load_dataset("mnist", "test", source="bundled", verbose=False)
     x_train, y_train = data.load_dataset("mnist", "train", source="bundled", verbose=False)
     thieves, ceos = caper.cast(x_test, y_test)
@@ -171,7 +182,7 @@ def autoattack_task(name: str, norm: str, eps: float, settings: Settings = DEFAU
                     folder: Path | None = None) -> dict:
     """AutoAttack (standard version) on every digit of the board's dense sample that ``name``
     reads correctly, at ``eps`` in ``norm``; each output re-checked (``attacks.recheck``).
-    Per digit: ``correct``, ``robust`` (0/1), ``index`` (test-set positions). Notebook 09."""
+    Per digit: ``correct``, ``robust`` (0/1), ``index`` (test-set positions). Notebook 10."""
     task = f"autoattack_{norm}_{eps}"
     config = _attack_settings(settings, norm=norm, eps=eps, attack=autoattack.settings())
     if digits.done(name, task, config, folder):
@@ -184,7 +195,7 @@ def autoattack_task(name: str, norm: str, eps: float, settings: Settings = DEFAU
 def course_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT, *, device: str = "cpu",
                 folder: Path | None = None) -> dict:
     """The course's own attacks (``robustness.robust_flags``: PGD, then the square attack on
-    what PGD left) on the dense sample. Per digit: ``correct``, ``pgd``, ``robust``. Notebook 09."""
+    what PGD left) on the dense sample. Per digit: ``correct``, ``pgd``, ``robust``. Notebook 10."""
     task = f"course_{norm}_{eps}"
     config = _attack_settings(settings, norm=norm, eps=eps,
                               attack=robustness.settings(norm, square_iterations=settings.square_iterations))
@@ -205,14 +216,14 @@ def adaptive_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT
     """The adaptive attack on a vote readout: PGD (``robustness.PGD``) on the softened vote
     (``routing.SoftenedVote``, the mean of the outputs' log-probabilities, whose gradient
     does not vanish where the outputs agree), success judged on the real vote
-    (``attacks.recheck`` with the vote net itself). Per digit: ``correct``, ``robust``. Notebook 09."""
+    (``attacks.recheck`` with the vote net itself). Per digit: ``correct``, ``robust``. Notebook 10."""
     task = f"adaptive_{norm}_{eps}"
     config = _attack_settings(settings, norm=norm, eps=eps,
                               attack=f"PGD on the softened vote ({robustness.PGD}), judged on the vote")
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     model, _ = _load(name, device)
-    surrogate = routing.SoftenedVote(model)
+    surrogate = _surrogate(model)
     run = lambda x, y: attacks.pgd(surrogate, x, y, eps, norm=norm, seed=settings.seed, **robustness.PGD)  # noqa: E731
     return _attack_correct(name, task, config, model, run, norm, eps, "the adaptive attack", settings, folder)
 
@@ -221,7 +232,7 @@ def l0_task(name: str, targeted: bool, settings: Settings = DEFAULT, *, device: 
             folder: Path | None = None) -> dict:
     """Pixels needed (``robustness.pixels_needed``) on the sparse sample, untargeted or
     targeted at class (y + 1) mod 10 (Shamir et al.'s claim is about targeted examples).
-    Per digit: ``pixels`` (inf: not found within ``max_pixels``). Notebook 09."""
+    Per digit: ``pixels`` (inf: not found within ``max_pixels``). Notebook 10."""
     task = "l0_targeted" if targeted else "l0"
     config = {"n": settings.sparse, "seed": settings.seed, "max_pixels": settings.max_pixels,
               "attack": robustness.settings("l0"), "target": "(y + 1) % 10" if targeted else None}
@@ -240,10 +251,40 @@ def l0_task(name: str, targeted: bool, settings: Settings = DEFAULT, *, device: 
     return digits.load(name, task, folder)
 
 
+L0_CHECK = 1.2
+"""Digits of the board's sample on which a ``GroupVote``'s certificate is attacked at its own k
+(``l0_check_task``), as a multiple of the dense sample: 600 for the board's 500, enough that at
+least 500 of them are certified."""
+
+
+def l0_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu",
+                  folder: Path | None = None) -> dict:
+    """The certificate of a fixed-wiring vote (``votes.certified_pixels``) against both L0
+    attacks (``robustness.pixels_needed``, up to the largest certificate among them) on the
+    first ``L0_CHECK`` times ``settings.dense`` digits of the board's sample: a certified digit the attacks fool with
+    no more pixels than certified would be a broken proof. Per digit: ``correct``,
+    ``certified``, ``pixels``. Notebooks 09 and 10."""
+    task = "l0_check"
+    n = int(round(L0_CHECK * settings.dense))
+    config = {"n": n, "seed": settings.seed, "attack": robustness.settings("l0")}
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
+    start = time.perf_counter()
+    model, attacked = _load(name, device)
+    x, y, idx = digits.sample(n, settings.seed)
+    correct = predict(model, x).argmax(1) == y
+    certified = torch.where(correct, _certified_pixels(model, x), torch.zeros(len(x), dtype=torch.long))
+    budget = int(certified.max()) if len(x) else 0
+    pixels = robustness.pixels_needed(attacked, x, y, max_pixels=max(budget, 1), seed=settings.seed)
+    digits.save(name, task, config, {"index": idx, "correct": correct.int(), "certified": certified,
+                                     "pixels": pixels}, seconds=round(time.perf_counter() - start, 1), folder=folder)
+    return digits.load(name, task, folder)
+
+
 def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | None = None) -> dict:
     """Certificates on the dense sample: the certified L2 radius (Lipschitz bound; NaN where
     the layers have none) and, for a vote readout, the certified pixels (inf never; -1 where
-    there is no vote). Per digit: ``correct``, ``radius``, ``pixels``; and ``k_below``. Notebook 09."""
+    there is no vote). Per digit: ``correct``, ``radius``, ``pixels``; and ``k_below``. Notebook 10."""
     task = "certificates"
     config = {"n": settings.dense, "seed": settings.seed}
     if digits.done(name, task, config, folder):
@@ -254,7 +295,7 @@ def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | 
     correct = predict(model, x).argmax(1) == y
     bound = _upper_bound(model)
     radius = certainty.certified_radius(model, x, bound) if math.isfinite(bound) else torch.full((len(x),), math.nan)
-    pixels = routing.certified_pixels(model, x).float() if _is_vote(model) else torch.full((len(x),), -1.0)
+    pixels = _certified_pixels(model, x).float() if _is_vote(model) else torch.full((len(x),), -1.0)
     values = {"index": idx, "correct": correct.int(), "radius": radius, "pixels": pixels}
     extra = {"k_below": certainty.slopes(model, x)["margin"].max().item() / math.sqrt(2), "k_above": bound}
     digits.save(name, task, config, {**values, **extra}, seconds=round(time.perf_counter() - start, 1),
@@ -264,7 +305,7 @@ def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | 
 
 def summary_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu", folder: Path | None = None) -> dict:
     """What is not per digit of the sample: clean accuracy on all 10,000 test digits (per
-    digit, for paired tests), parameters, multiply-adds, training time, the caper. Notebook 09."""
+    digit, for paired tests), parameters, multiply-adds, training time, the caper. Notebook 10."""
     task = "summary"
     config = {"caper": settings.caper}
     if digits.done(name, task, config, folder):
@@ -294,10 +335,14 @@ def tasks(name: str, settings: Settings = DEFAULT) -> list[tuple]:
         out += [(adaptive_task, (name, norm, eps)) for norm, budgets in (("linf", LINF), ("l2", L2))
                 for eps in budgets]
     out += [(certificate_task, (name,)), (summary_task, (name,))]
+    if name in CHECKED_VOTES:
+        out += [(l0_check_task, (name,))]
     return out
 
 
-VOTE_MODELS = ("two_n", "layered")
+VOTE_MODELS = ("two_n", "layered", "l0_vote")
+CHECKED_VOTES = ("l0_vote",)
+"""Votes whose certificate is also attacked at its own k on ``L0_CHECK`` digits (``l0_check_task``)."""
 """The bundled vote readouts: the adaptive attack and the vote certificate apply to them."""
 
 
@@ -316,7 +361,7 @@ def _median(values: Sequence[float], prefix: str, row: dict, seed: int) -> None:
 def robust_digits(name: str, norm: str, eps: float, folder: Path | None = None) -> torch.Tensor:
     """Per digit of the dense sample: read correctly and fooled by none of the board's attacks
     at ``eps`` (course, AutoAttack where it ran, the adaptive attack for a vote readout). The one
-    computation behind the board's robust accuracies and notebooks 07-09's paired tests."""
+    computation behind the board's robust accuracies and notebooks 07-10's paired tests."""
     robust = None
     for task in ("course", "autoattack", "adaptive"):
         try:
@@ -331,13 +376,13 @@ def robust_digits(name: str, norm: str, eps: float, folder: Path | None = None) 
 
 def pixels_digits(name: str, *, targeted: bool = False, folder: Path | None = None) -> torch.Tensor:
     """Per digit of the sparse sample: the fewest pixels the L0 attacks needed (inf: none found
-    within ``max_pixels``; 0: already misread). Notebooks 07-09."""
+    within ``max_pixels``; 0: already misread). Notebooks 07-10."""
     task = "l0_targeted" if targeted else "l0"
     return torch.tensor([float(p) for p in digits.load(name, task, folder)["values"]["pixels"]])
 
 
 def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> dict:
-    """One row of the board, computed from the per-digit files alone. Notebook 09."""
+    """One row of the board, computed from the per-digit files alone. Notebook 10."""
     row: dict = {"model": name, "autoattack": 1 if settings.autoattack else 0}
     summary = digits.load(name, "summary", folder)["values"]
     _fraction(summary["correct"], "clean", row)
@@ -389,6 +434,12 @@ def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) 
         certified = right[: settings.sparse] & (ks >= 1)
         beaten += int((certified & (px > 0) & (px <= ks)).sum())
         checked += int(certified.sum())
+        if name in CHECKED_VOTES:
+            check = digits.load(name, "l0_check", folder)["values"]
+            kc, pc = torch.tensor(check["certified"]), torch.tensor([float(p) for p in check["pixels"]])
+            on = kc >= 1
+            beaten += int((on & (pc > 0) & (pc <= kc)).sum())
+            checked += int(on.sum())
     row["certificate_beaten"], row["certificates_checked"] = beaten, checked
     for key in ("caper_smudges", "caper_glasses", "parameters", "macs", "train_seconds"):
         row[key] = summary[key]
@@ -403,6 +454,8 @@ def _task_name(function: Callable, args: tuple) -> str:
         return f"{function.__name__.removesuffix('_task')}_{args[1]}_{args[2]}"
     if function is l0_task:
         return "l0_targeted" if args[1] else "l0"
+    if function is l0_check_task:
+        return "l0_check"
     return function.__name__.removesuffix("_task").replace("certificate", "certificates")
 
 
@@ -420,7 +473,7 @@ def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, j
     """Every row, with a progress bar over the tasks (``tasks``). ``jobs > 1`` runs that many
     tasks side by side in fresh processes with the cores shared out (one torch thread each
     on 2 cores). Tasks already on disk with the same settings are skipped, so a stopped run
-    carries on. Notebook 09 (which reads the committed copy)."""
+    carries on. Notebook 10 (which reads the committed copy)."""
     from tqdm.auto import tqdm
 
     names = [check_choice(name, "names", MODELS) for name in names]
@@ -473,7 +526,7 @@ COLUMNS = _columns()
 
 def header(settings: Settings | dict, rows: Sequence[dict] = ()) -> list[str]:
     """The board's settings in words: sample sizes and every attack's steps and budgets, and
-    which models (``rows``) AutoAttack has not reached yet. Notebook 09."""
+    which models (``rows``) AutoAttack has not reached yet. Notebook 10."""
     if isinstance(settings, dict):
         settings = Settings(**settings)
     aa = autoattack.settings() if autoattack.available() else "AutoAttack (standard version)"
@@ -531,7 +584,7 @@ def write(rows: list[dict], settings: Settings, folder: Path | None = None) -> t
         writer = csv.DictWriter(f, fieldnames=columns, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
-    lines = ["# Scoreboard", "", "Written by `python -m helpers.scoreboard`; notebook 09 draws it.", ""]
+    lines = ["# Scoreboard", "", "Written by `python -m helpers.scoreboard`; notebook 10 draws it.", ""]
     lines += [f"- {line}" for line in header(settings, rows)] + [""]
     lines += ["| | " + " | ".join(row["model"] for row in rows) + " |", "|---" * (len(rows) + 1) + "|"]
     def shown(key: str, v) -> str:
@@ -556,7 +609,7 @@ def write(rows: list[dict], settings: Settings, folder: Path | None = None) -> t
 
 
 def read(path: Path | None = None) -> tuple[dict, list[dict]]:
-    """The committed scoreboard: ``(settings, rows)``, numbers as floats (NaN where empty). Notebook 09."""
+    """The committed scoreboard: ``(settings, rows)``, numbers as floats (NaN where empty). Notebook 10."""
     text = Path(path or results_dir() / "scoreboard.csv").read_text().splitlines()
     settings = json.loads(text[0].split(":", 1)[1])
     rows = []
@@ -568,7 +621,7 @@ def read(path: Path | None = None) -> tuple[dict, list[dict]]:
 def compare(rows: list[dict], reference: list[dict], settings: Settings | dict) -> list[str]:
     """Where ``rows`` and ``reference`` differ by more than sampling noise: for every accuracy
     column, more than three binomial standard errors (of the column's sample size) plus one
-    digit; for the median pixels, more than a quarter. Empty when they agree. Notebook 09."""
+    digit; for the median pixels, more than a quarter. Empty when they agree. Notebook 10."""
     settings = Settings(**settings) if isinstance(settings, dict) else settings
     problems = []
     ref = {row["model"]: row for row in reference}

@@ -34,7 +34,7 @@ from .data import salt_and_pepper
 from .routing import node_loss, soft_vote_certificate
 from .train import fit, seed_everything
 
-__all__ = ["READOUTS", "GroupVote", "VoterLogits", "train_vote", "hard_vote_certificate", "certified_pixels",
+__all__ = ["READOUTS", "GroupVote", "VoterLogits", "SoftSurrogate", "train_vote", "hard_vote_certificate", "certified_pixels",
            "voter_accuracy",
            "multiply_adds"]
 
@@ -59,8 +59,8 @@ class GroupVote(nn.Module):
         self.readout = check_choice(readout, "readout", READOUTS)
         self.shared = bool(shared)
         hidden = [check_int(h, "hidden") for h in hidden]
-        if not hidden or (not shared and len(hidden) != 1):
-            raise ValueError("hidden must give at least one width (exactly one for independent voters)")
+        if not hidden:
+            raise ValueError("hidden must give at least one width")
         m, n = mask.shape
         size = int(mask.sum(1).max())
         order = torch.sort(mask.long(), dim=1, descending=True, stable=True).indices[:, :size]
@@ -84,7 +84,10 @@ class GroupVote(nn.Module):
         else:
             self.pixel_weight = init(m, size, h0, fan_in=size)
             self.bias = nn.Parameter(torch.zeros(m, h0))
-            self.out_weight = init(m, h0, CLASSES, fan_in=h0)
+            pairs = list(zip(hidden[:-1], hidden[1:]))  # voter-own hidden layers after the first
+            self.hidden_weights = nn.ParameterList([init(m, a, b, fan_in=a) for a, b in pairs])
+            self.hidden_biases = nn.ParameterList([nn.Parameter(torch.zeros(m, b)) for _, b in pairs])
+            self.out_weight = init(m, hidden[-1], CLASSES, fan_in=hidden[-1])
             self.out_bias = nn.Parameter(torch.zeros(m, CLASSES))
 
     @property
@@ -123,6 +126,8 @@ class GroupVote(nn.Module):
             return self.head(h)
         v = slice(None) if voters is None else voters
         h = torch.relu(torch.einsum("bvs,vsh->bvh", values, self.pixel_weight[v]) + self.bias[v])
+        for weight, bias in zip(self.hidden_weights, self.hidden_biases):
+            h = torch.relu(torch.einsum("bvh,vhk->bvk", h, weight[v]) + bias[v])
         return torch.einsum("bvh,vhc->bvc", h, self.out_weight[v]) + self.out_bias[v]
 
     def votes(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,6 +160,22 @@ class VoterLogits(nn.Module):
         if self.training and self.voters_per_batch is not None and self.voters_per_batch < self.vote.n_voters:
             voters = torch.randperm(self.vote.n_voters, generator=self.generator)[: self.voters_per_batch]
         return self.vote.voter_logits(x, voters.to(x.device) if voters is not None else None).permute(1, 2, 0)
+
+
+class SoftSurrogate(nn.Module):
+    """A surrogate of a ``GroupVote`` for adaptive attacks (notebook 10, the scoreboard): the mean, over voters,
+    of each voter's class log-probabilities, whose gradient does not vanish where the voters
+    agree (the hard vote's counts have none). An attack follows it; success is judged on the
+    vote itself. Shares the vote's weights."""
+
+    def __init__(self, vote: GroupVote) -> None:
+        super().__init__()
+        if not isinstance(vote, GroupVote):
+            raise TypeError(f"vote must be a GroupVote, got {type(vote).__name__}")
+        self.vote = vote
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vote.voter_logits(x).log_softmax(-1).mean(1)
 
 
 def train_vote(mask: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, shared: bool = False,
@@ -279,4 +300,5 @@ def multiply_adds(model: GroupVote) -> int:
         first = model.pixel_weight.shape[1]
         dims = [first] + widths
         return pixels * first + m * sum(a * b for a, b in zip(dims, dims[1:]))
-    return pixels * model.pixel_weight.shape[2] + m * model.out_weight.shape[1] * CLASSES
+    middle = sum(w.shape[1] * w.shape[2] for w in model.hidden_weights)
+    return pixels * model.pixel_weight.shape[2] + m * (middle + model.out_weight.shape[1] * CLASSES)

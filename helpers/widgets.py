@@ -503,3 +503,61 @@ def zoom_widget(model: nn.Module, image: torch.Tensor, label: int, *, factor: fl
         return fig
 
     return widgets.interactive(draw, factor=slider)
+
+
+def _sweep_label(row: dict) -> str:
+    size = "P" if row["grouping"] == "lines" else int(row["group_size"])
+    extra = (", shared" if row["shared"] in (True, "True") else "") + (
+        f", noise {row['noise']:g}" if row["noise"] else "") + (
+        f", {row['hidden']} hidden" if str(row["hidden"]) not in ("32", "32.0") else "")
+    return f"{row['grouping']} s={size} R={int(row['repetitions'])}{extra}, {row['readout']} vote"
+
+
+def sweep_digit_figure(row: dict, example: dict, image: torch.Tensor, label: int) -> Figure:
+    """One point of the wiring sweep on one digit: the digit, the cheapest attack the course's
+    L0 attacks found on it (changed pixels ringed: red made brighter, blue darker) and the
+    certificate. ``row`` is a row of ``sweep.read()``, ``example`` one of its
+    ``sweep.examples()``. Notebook 09."""
+    check_images(image)
+    adv = image.clone().view(-1)
+    adv[example["changed"]] = torch.tensor(example["values"], dtype=adv.dtype)
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.8))
+    axes[0].imshow(image.view(28, 28), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"digit {label}; certified: {example['certified']} pixels")
+    axes[1].imshow(adv.view(28, 28), cmap="gray", vmin=0, vmax=1)
+    flat = image.view(-1)
+    for i in example["changed"]:
+        colour = "red" if adv[i] > flat[i] else "deepskyblue"
+        axes[1].add_patch(plt.Circle((i % 28, i // 28), 0.9, fill=False, color=colour, lw=1.5))
+    found = example["pixels"]
+    attack = (f"attack: {int(found)} pixels, read as {example['read_as']}" if found != float("inf") and found > 0
+              else "already misread" if found == 0 else f"attack: none found within {int(row['max_pixels'])} pixels")
+    axes[1].set_title(attack)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{_sweep_label(row)}: clean {100 * row['clean']:.1f}%, median certified "
+                 f"{row['median_certified']:.0f} (ceiling {row['ceiling']:.1f})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_widget(rows: list[dict], shown: dict, images: torch.Tensor, labels: torch.Tensor, *, digit: int = 0):
+    """A slider along the sweep's frontier (``rows``, ordered by clean accuracy) and one over
+    the digits kept with each point; redraws ``sweep_digit_figure``. Notebook 09."""
+    import ipywidgets as widgets
+
+    options = [(_sweep_label(r), i) for i, r in enumerate(rows)]
+    point = widgets.SelectionSlider(options=options, value=len(rows) - 1, description="point",
+                                    continuous_update=False, layout=widgets.Layout(width="90%"))
+    which = widgets.IntSlider(value=int(digit), min=0, max=len(images) - 1, step=1, description="digit",
+                              continuous_update=False)
+
+    def draw(point: int, digit: int) -> Figure:
+        row = rows[point]
+        example = shown[f"{row['key']}|{row['readout']}"][digit]
+        fig = sweep_digit_figure(row, example, images[digit : digit + 1], int(labels[digit]))
+        plt.show()
+        return fig
+
+    return widgets.interactive(draw, point=point, digit=which)

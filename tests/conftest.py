@@ -1,7 +1,7 @@
 """Shared fixtures: the bundled test split, the bundled "cnn" model, a copy of data/,
 and `make lab` on a free loopback port.
 
-Everything here is offline and CPU-only (two threads, so the suite stays quick).
+Everything here is offline and CPU-only (two threads; one per worker when `make test` runs two).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import torch
 
 from helpers.integrity import data_dir
 
-torch.set_num_threads(2)
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)  # under `make test` two workers share two cores
 
 
 @pytest.fixture(scope="session")

@@ -39,3 +39,18 @@ def test_mcnemar_self_check_rejects_wrong_answers(wrong):
 def test_mcnemar_self_check_rejects_a_non_function():
     with pytest.raises(AssertionError, match="function"):
         selfcheck.mcnemar_p(0.05)
+
+
+def test_partition_certificate_accepts_the_right_answer():
+    assert selfcheck.partition_certificate(lambda lead, r: max(0, -(-lead // (2 * r)) - 1)) == "correct"
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda lead, r: lead // (2 * r),  # counts a tie as safe
+    lambda lead, r: max(0, lead // 2 - 1),  # forgets the reach
+    lambda lead, r: max(0, -(-lead // r) - 1),  # a changed voter costs 1, not 2
+    lambda lead, r: float(max(0, -(-lead // (2 * r)) - 1)),  # not an int
+])
+def test_partition_certificate_rejects_wrong_answers(wrong):
+    with pytest.raises(AssertionError):
+        selfcheck.partition_certificate(wrong)

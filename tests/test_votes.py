@@ -171,6 +171,9 @@ def test_multiply_adds_counts_every_voter():
     mask = groupings.groups("strided", 16)
     own = votes.GroupVote(mask, hidden=(32,))
     assert votes.multiply_adds(own) == 784 * 32 + 49 * 32 * 10
+    deeper = votes.GroupVote(mask, hidden=(32, 16), shared=False)
+    assert votes.multiply_adds(deeper) == 784 * 32 + 49 * (32 * 16 + 16 * 10)
+    assert votes.multiply_adds(deeper) == sum(p.numel() for n, p in deeper.named_parameters() if "bias" not in n)
     shared = votes.GroupVote(mask, hidden=(64, 32), shared=True)
     assert votes.multiply_adds(shared) == 784 * 64 + 49 * (64 * 32 + 32 * 10)
 
@@ -185,8 +188,8 @@ def test_bad_input(trained, digits):
         votes.GroupVote(empty)
     with pytest.raises(ValueError, match="readout"):
         votes.GroupVote(groupings.groups("strided", 16), readout="linear")
-    with pytest.raises(ValueError, match="exactly one"):
-        votes.GroupVote(groupings.groups("strided", 16), hidden=(8, 8), shared=False)
+    with pytest.raises(ValueError, match="at least one width"):
+        votes.GroupVote(groupings.groups("strided", 16), hidden=())
     with pytest.raises(ValueError, match="readout is 'hard'"):
         votes.certified_pixels(trained, xt[:2], readout="soft")
     trained.readout = "soft"

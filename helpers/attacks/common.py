@@ -3,7 +3,7 @@
 Notebook 02 teaches ``margin`` (the margin loss) and ``is_adversarial`` (re-predicting every
 returned input); notebook 03 teaches ``changed_pixels`` (the L0 distance); ``recheck`` is the
 check METHODOLOGY.md asks for on every adversarial input (in [0,1], inside its budget,
-re-predicted), run by ``helpers.robustness`` (notebooks 07-09) and ``helpers.caper``
+re-predicted), run by ``helpers.robustness`` (notebooks 07-10) and ``helpers.caper``
 (notebooks 02 and 09).
 
 Conventions shared by every attack here:

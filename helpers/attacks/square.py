@@ -3,7 +3,7 @@ Linf ball intersected with [0,1] (Andriushchenko et al. 2020).
 
 Notebook 05 teaches ``square_l2`` (an attack a masked gradient cannot stop) and
 notebook 06 uses it; ``helpers.robustness`` runs both, ``square_linf`` and ``square_l2``,
-as the gradient-free half of every robust accuracy (notebooks 07-09). The conventions of
+as the gradient-free half of every robust accuracy (notebooks 07-10). The conventions of
 every attack are in ``helpers.attacks.common``.
 """
 from __future__ import annotations
