@@ -109,7 +109,7 @@ def _lines(n: int, repetitions: int, seed: int, placement: str, image_size: int)
     rows = torch.arange(len(cells))[:, None].expand_as(pixels)
     keep = pixels >= 0
     mask[rows[keep], pixels[keep]] = True
-    return mask
+    return mask[mask.any(1)]  # a line through empty cells only (the grid's last row and column) reads nothing
 
 
 def lines_through_pixel(mask: torch.Tensor) -> torch.Tensor:

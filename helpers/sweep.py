@@ -51,9 +51,11 @@ class Point:
     noise: float = 0.0
     epochs: int = 4
     seed: int = 0
+    placement: str = "random"
 
     def __post_init__(self) -> None:
         check_choice(self.grouping, "grouping", groupings.GROUPINGS)
+        check_choice(self.placement, "placement", groupings.PLACEMENTS)
         check_int(self.repetitions, "repetitions")
         check_int(self.epochs, "epochs")
 
@@ -61,11 +63,13 @@ class Point:
     def key(self) -> str:
         """The point's name in the table."""
         hidden = "x".join(map(str, self.hidden))
-        return (f"{self.grouping}-s{self.group_size or 'P'}-R{self.repetitions}-{'shared' if self.shared else 'own'}"
-                f"-h{hidden}-n{self.noise:g}-e{self.epochs}-seed{self.seed}")
+        grid = "-grid" if self.placement == "grid" else ""
+        return (f"{self.grouping}{grid}-s{self.group_size or 'P'}-R{self.repetitions}-"
+                f"{'shared' if self.shared else 'own'}-h{hidden}-n{self.noise:g}-e{self.epochs}-seed{self.seed}")
 
     def mask(self) -> torch.Tensor:
-        return groupings.groups(self.grouping, self.group_size, self.repetitions, seed=self.seed)
+        return groupings.groups(self.grouping, self.group_size, self.repetitions, placement=self.placement,
+                                seed=self.seed)
 
 
 def _grid() -> list[Point]:
@@ -77,6 +81,7 @@ def _grid() -> list[Point]:
     g += [Point("strided", 16, shared=True, hidden=(256, 256)), Point("random", 28, 4, shared=True, hidden=(256, 256)),
           Point("lines", None, 30, shared=True, hidden=(256, 256))]
     g += [Point("strided", 16, noise=0.05), Point("lines", None, 30, noise=0.05), Point("lines", None, 30, hidden=(64,))]
+    g += [Point("lines", None, 30, hidden=(64, 32)), Point("lines", None, 28, placement="grid")]
     return g
 
 
@@ -130,7 +135,7 @@ def measure(model: votes.GroupVote, x: torch.Tensor, y: torch.Tensor, x_attack: 
     return row
 
 
-COLUMNS = (["key", "grouping", "group_size", "repetitions", "shared", "hidden", "noise", "epochs", "seed",
+COLUMNS = (["key", "grouping", "group_size", "repetitions", "shared", "hidden", "noise", "epochs", "seed", "placement",
             "readout", "voters", "reach", "ceiling", "pixels_per_voter", "voter_accuracy",
             "clean", "clean_lo", "clean_hi", "median_certified", "median_certified_lo", "median_certified_hi",
             "mean_certified"] + [f"certified_at_{k}" for k in CERTIFIED_AT]
@@ -196,11 +201,19 @@ def _append(path: Path, rows: Sequence[dict]) -> None:
     for row in rows:
         shown[f"{row['key']}|{row['readout']}"] = row["examples"]
     examples_path(path).write_text(json.dumps(shown, separators=(",", ":")) + "\n")
-    new = not path.exists()
+    old: list[dict] = []
+    if path.exists():
+        with path.open() as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != COLUMNS:  # a table from before a column was added: rewrite it whole
+                old = list(reader)
+    if old or not path.exists():
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(old)
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 

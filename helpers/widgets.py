@@ -510,7 +510,8 @@ def _sweep_label(row: dict) -> str:
     extra = (", shared" if row["shared"] in (True, "True") else "") + (
         f", noise {row['noise']:g}" if row["noise"] else "") + (
         f", {row['hidden']} hidden" if str(row["hidden"]) not in ("32", "32.0") else "")
-    return f"{row['grouping']} s={size} R={int(row['repetitions'])}{extra}, {row['readout']} vote"
+    grid = " (grid)" if row.get("placement") == "grid" else ""
+    return f"{row['grouping']}{grid} s={size} R={int(row['repetitions'])}{extra}, {row['readout']} vote"
 
 
 def sweep_digit_figure(row: dict, example: dict, image: torch.Tensor, label: int) -> Figure:

@@ -120,3 +120,18 @@ def test_any_two_pixels_share_exactly_one_line_of_the_full_plane():
     r = groupings.reach(mask)
     for pixels in itertools.islice(itertools.combinations(range(0, 784, 37), 2), 200):
         assert int(mask[:, list(pixels)].any(1).sum()) == 2 * r - 1
+
+
+def test_grid_placement_keeps_pixels_in_place_and_orders_classes_by_spread():
+    mask = groupings.groups("lines", None, 28, placement="grid")
+    assert (mask.sum(0) == 28).all() and groupings.reach(mask) == 28
+    spread = groupings.spread(29)
+    assert spread[0] == spread[1] == 1.0 and spread.max() > 5  # rows and columns, then even lattices
+    for line in mask[:29]:  # the most even class: one pixel in every row it crosses, no two adjacent
+        rows = line.nonzero().squeeze(1) // 28
+        assert len(rows.unique()) == len(rows)
+    full = groupings.groups("lines", None, 30, placement="grid")
+    assert full.shape[0] == 870 - 2  # the empty 29th row and 29th column of the square are no voters
+    assert (full.sum(0) == 30).all() and full.any(1).all()
+    with pytest.raises(ValueError, match="placement"):
+        groupings.groups("lines", None, 3, placement="spiral")

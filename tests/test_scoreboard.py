@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import pytest
 import torch
-from helpers import autoattack, data, digits, models, robustness, routing, scoreboard
+from helpers import autoattack, data, digits, models, robustness, routing, scoreboard, votes
 from helpers.train import predict
 
 
@@ -248,3 +248,19 @@ def test_caper_rates_read_from_the_board(board):
     assert all(0.0 <= v <= 1.0 for r in rates.values() for v in r.values())
     with pytest.raises(ValueError, match="not on the committed board: cnn_m3"):
         scoreboard.caper_rates({"cnn": None, "cnn_m3": None})
+
+
+def test_a_fixed_wiring_vote_on_the_board(tmp_path):
+    """l0_vote's certificate task, its L0 check at its own k, and its adaptive surrogate."""
+    vote = models.load_pretrained("l0_vote")
+    x, _ = scoreboard.sample(16, 0)
+    with torch.no_grad():
+        soft, real = votes.SoftSurrogate(vote)(x), vote(x)
+    assert (soft.argmax(1) == real.argmax(1)).float().mean() >= 0.9
+    with pytest.raises(TypeError, match="GroupVote"):
+        votes.SoftSurrogate(models.load_pretrained("two_n"))
+    check = scoreboard.l0_check_task("l0_vote", TINY, folder=tmp_path)["values"]
+    assert len(check["certified"]) == round(scoreboard.L0_CHECK * TINY.dense)
+    for k, p, right in zip(check["certified"], check["pixels"], check["correct"]):
+        assert k == 0 or not right or p == 0 or p > k  # no certified digit fooled within its certificate
+    assert scoreboard.tasks("l0_vote", TINY)[-1][0] is scoreboard.l0_check_task
