@@ -32,7 +32,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from helpers import caper, certainty, data, models, widgets  # noqa: E402
+from helpers import caper, certainty, data, digits, models, sweep, widgets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_VERSION = "7.7.1"
@@ -278,6 +278,26 @@ def test_zoom_widget(digit) -> None:
     check_zoom(first_figure(w), augmented, image, label, 0.5)
     check_zoom(redraw(w, zoom=2.0), augmented, image, label, 2.0)
     check_zoom(redraw(w, zoom=0.3), augmented, image, label, 0.3)
+
+
+def test_sweep_widget() -> None:
+    """Notebook 09: the frontier slider and the digit slider redraw a point's certificate and
+    its cheapest attack, which changes exactly the recorded pixels."""
+    rows = sweep.frontier(sweep.read())
+    if not rows:
+        pytest.skip("results/sweep.csv not yet generated")
+    shown_examples = sweep.examples()
+    images, labels, _ = digits.sample(sweep.EXAMPLES, 0)
+    w = widgets.sweep_widget(rows, shown_examples, images, labels)
+    first_figure(w)
+    fig = redraw(w, point=0, digit=2)
+    example = shown_examples[f"{rows[0]['key']}|{rows[0]['readout']}"][2]
+    left, right = fig.axes
+    assert left.get_title().endswith(f"certified: {example['certified']} pixels")
+    assert torch.equal(shown(left), images[2:3])
+    changed = (shown(right) != images[2:3]).flatten().nonzero().squeeze(1).tolist()
+    assert changed == sorted(example["changed"])
+    assert f"clean {100 * rows[0]['clean']:.1f}%" in fig.get_suptitle()
 
 
 # --- which ipywidgets, and the run under 7.7.1 ------------------------------------------
