@@ -507,9 +507,9 @@ def zoom_widget(model: nn.Module, image: torch.Tensor, label: int, *, factor: fl
 
 def _sweep_label(row: dict) -> str:
     size = "P" if row["grouping"] == "lines" else int(row["group_size"])
+    hidden = f"{row['hidden']:g}" if isinstance(row["hidden"], float) else str(row["hidden"])
     extra = (", shared" if row["shared"] in (True, "True") else "") + (
-        f", noise {row['noise']:g}" if row["noise"] else "") + (
-        f", {row['hidden']} hidden" if str(row["hidden"]) not in ("32", "32.0") else "")
+        f", noise {row['noise']:g}" if row["noise"] else "") + (f", {hidden} hidden" if hidden != "32" else "")
     grid = " (grid)" if row.get("placement") == "grid" else ""
     return f"{row['grouping']}{grid} s={size} R={int(row['repetitions'])}{extra}, {row['readout']} vote"
 
