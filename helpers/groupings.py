@@ -39,7 +39,7 @@ from .checks import check_choice, check_int
 from .routing import divisors, gaussian_local, partition_repeat
 
 __all__ = ["GROUPINGS", "PARTITIONS", "groups", "reach", "ceiling", "smallest_prime_square", "affine_lines",
-           "lines_through_pixel", "spread", "PLACEMENTS"]
+           "spread", "PLACEMENTS"]
 
 GROUPINGS = ("contiguous", "strided", "random", "gaussian", "lines")
 PARTITIONS = ("contiguous", "strided", "random", "lines")
@@ -98,9 +98,8 @@ def _lines(n: int, repetitions: int, seed: int, placement: str, image_size: int)
     else:  # pixel (row, column) in cell (row, column): lines cross the image; the most even classes first
         if image_size * image_size != n or image_size > p:
             raise ValueError(f"placement='grid' needs n = image_size**2 with image_size <= {p}")
-        rows, cols = torch.divmod(torch.arange(n), image_size) if hasattr(torch, "divmod") else (
-            torch.arange(n) // image_size, torch.arange(n) % image_size)
-        place = rows * p + cols
+        pixels = torch.arange(n)
+        place = (pixels // image_size) * p + pixels % image_size
         order = torch.sort(spread(p), descending=True, stable=True).indices
     pixel_at[place[:n]] = torch.arange(n)
     cells = affine_lines(p)[order[:repetitions]].reshape(-1, p)  # [R p, p]
@@ -110,11 +109,6 @@ def _lines(n: int, repetitions: int, seed: int, placement: str, image_size: int)
     keep = pixels >= 0
     mask[rows[keep], pixels[keep]] = True
     return mask[mask.any(1)]  # a line through empty cells only (the grid's last row and column) reads nothing
-
-
-def lines_through_pixel(mask: torch.Tensor) -> torch.Tensor:
-    """How many groups each pixel lies in (long ``[N]``): the per-pixel reach."""
-    return mask.sum(0)
 
 
 def _partition(n: int, group_size: int, grouping: str) -> torch.Tensor:
