@@ -1,6 +1,6 @@
 """The field's standard evaluator: AutoAttack (Croce and Hein, ICML 2020), standard version.
 
-The scoreboard (notebook 10) counts a digit as robust at a Linf or L2 budget only if
+The scoreboard (notebook 11) counts a digit as robust at a Linf or L2 budget only if
 neither the course's own attacks nor AutoAttack fool it. AutoAttack is the original
 implementation, PyPI ``pyautoattack``; it is an extra of the scoreboard, not a
 dependency of the notebooks::
@@ -41,7 +41,7 @@ def _module():
 
 
 def available() -> bool:
-    """Whether AutoAttack can be imported here. Notebook 10 reads the board either way."""
+    """Whether AutoAttack can be imported here. Notebook 11 reads the board either way."""
     try:
         _module()
     except ImportError:
@@ -64,7 +64,7 @@ def settings() -> str:
 def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, eps: float, *, seed: int = 0,
                batch_size: int = 250, device: str | torch.device = "cpu") -> torch.Tensor:
     """AutoAttack's adversarial images for ``x`` (untargeted against the labels ``y``) at
-    budget ``eps`` in ``norm`` (``"linf"`` or ``"l2"``). Notebook 10's scoreboard.
+    budget ``eps`` in ``norm`` (``"linf"`` or ``"l2"``). Notebook 11's scoreboard.
 
     Where it finds nothing, the image comes back unchanged. The caller re-checks every
     output (``helpers.attacks.recheck``) as for the course's own attacks: AutoAttack's

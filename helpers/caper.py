@@ -10,7 +10,7 @@ The vault camera is a digit classifier. The **thief** is a 3 and the **CEO** an 
   (:func:`glasses_for`, :func:`glasses_success`; the attack itself is :func:`glasses`,
   worn with :func:`apply_glasses`).
 
-Taught in notebook 02 (attacking the vault camera); notebook 10 replays the caper
+Taught in notebook 02 (attacking the vault camera); notebook 11 replays the caper
 against every model with :func:`replay`. Every success reported here comes from
 re-predicting the returned images with the model, after checking that they are in
 [0, 1] and inside their budget (``helpers.attacks.recheck``). Nothing happens on import.
@@ -195,7 +195,7 @@ def glasses(
 
 
 # ----------------------------------------------------------------------------
-# the caper's two halves (notebooks 02 and 09)
+# the caper's two halves (notebooks 02 and 11)
 # ----------------------------------------------------------------------------
 
 
@@ -236,7 +236,7 @@ def impersonate(
     20 steps, 3 restarts), then checks the result independently: every smudged image must be
     in [0, 1] and within ``eps`` of its original in ``norm`` (``RuntimeError`` otherwise),
     and it is re-predicted. Returns ``(smudged, success)``: the smudged images and a bool
-    tensor, True where the model now reads the image as ``target``. Notebooks 02 and 09.
+    tensor, True where the model now reads the image as ``target``. Notebooks 02 and 11.
     """
     model = _check_model(model)
     x = _check_nonempty(thief_images, "thief_images")
@@ -274,7 +274,7 @@ def glasses_for(
     :func:`glasses_success`. A thin wrapper of :func:`glasses` with defaults chosen
     in notebook 02 (100 steps on random minibatches of 200 images, the capped margin loss);
     ``kwargs`` go to it (``eps`` bounds the marks in Linf, ``step_size``, ``generator``).
-    Checks that the result is zero outside the mask. Notebooks 02 and 09.
+    Checks that the result is zero outside the mask. Notebooks 02 and 11.
     """
     model = _check_model(model)
     x = _check_nonempty(ceo_images, "ceo_images")
@@ -301,7 +301,7 @@ def glasses_success(
     ``delta`` must be zero outside ``mask`` (default ``glasses_mask()``; ``ValueError``
     otherwise). The images are put on with :func:`apply_glasses` (so they stay
     in [0, 1]) and re-predicted. Measure it on images the glasses were not optimised on.
-    Notebooks 02 and 09.
+    Notebooks 02 and 11.
     """
     model = _check_model(model)
     x = _check_nonempty(ceo_images, "ceo_images")
@@ -324,7 +324,7 @@ def glasses_success(
 
 def settings(pictures: int, train_pictures: int = 200) -> str:
     """The caper as ``replay`` runs it at its defaults, in words read from the code's own
-    defaults (``impersonate``, ``glasses_for``, ``glasses_mask``). Notebook 10's board header."""
+    defaults (``impersonate``, ``glasses_for``, ``glasses_mask``). Notebook 11's board header."""
     import inspect
 
     smudge = inspect.signature(impersonate).parameters
@@ -354,7 +354,7 @@ def replay(
     ``smudge_eps`` in ``smudge_norm``) makes read as the CEO. ``glasses``: the fraction of
     ``ceo_test`` that reads as the thief wearing glasses found by :func:`glasses_for` on
     ``ceo_train``. Also reports ``thief_clean`` and ``ceo_clean``, the fractions the model
-    reads correctly before any attack. Notebooks 02 and 09.
+    reads correctly before any attack. Notebooks 02 and 11.
     """
     _, ok = impersonate(model, thief_test, eps=smudge_eps, norm=smudge_norm, **(smudge_kwargs or {}))
     gkw = dict(glasses_kwargs or {})

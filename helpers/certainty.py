@@ -2,7 +2,7 @@
 
 The criterion: if a network gives a certainty that an image is a cat, changing the image
 must not change that certainty by more than a constant K times the L2 size of the
-change. Notebook 05 measures K for the course's models from two sides:
+change. Notebook 06 measures K for the course's models from two sides:
 
 - **from below**, by finding changes that move the output fast: the local slope (the
   input gradient of a class probability or of the logit margin, the spectral norm of the
@@ -13,7 +13,7 @@ change. Notebook 05 measures K for the course's models from two sides:
   convolution treated as the linear map it is, is written out exactly in float64, its
   Gram matrix's largest eigenvalue is computed by LAPACK, and a margin larger than every
   float rounding error of that computation is added. (Power iteration, ``operator_norm``,
-  approaches the norm from below: it is the estimate notebook 05 starts from.)
+  approaches the norm from below: it is the estimate notebook 06 starts from.)
 
 An upper bound L on the logit map certifies a radius: the logit margin (top logit minus
 runner-up) can shrink by at most sqrt(2) L per unit of L2, so no change of L2 size below
@@ -51,7 +51,7 @@ SQRT2 = math.sqrt(2.0)
 
 
 class MaxMin(nn.Module):
-    """The MaxMin activation: channels in pairs (a, b) become (max(a, b), min(a, b)). Notebook 05.
+    """The MaxMin activation: channels in pairs (a, b) become (max(a, b), min(a, b)). Notebook 06.
 
     It only sorts, so it is 1-Lipschitz in L2 and keeps the gradient's norm, unlike ReLU,
     which throws away half of it; 1-Lipschitz networks use it for that reason (Anil et al.
@@ -75,7 +75,7 @@ _ONE_LIPSCHITZ = (nn.ReLU, MaxMin, nn.Flatten, nn.Dropout, nn.Identity)
 
 
 def linear_map(layer: nn.Module, weight: torch.Tensor | None = None):
-    """The linear part of ``layer`` (bias dropped) and its adjoint, as two functions. Notebook 05.
+    """The linear part of ``layer`` (bias dropped) and its adjoint, as two functions. Notebook 06.
 
     For ``nn.Conv2d`` the adjoint is ``torch.nn.grad.conv2d_input``: the convolution as the
     linear operator on whole images that it is, not its kernel reshaped into a matrix.
@@ -108,7 +108,7 @@ def operator_norm(
     window: int = 50,
     seed: int = 0,
 ) -> float:
-    """The largest singular value of ``layer``'s linear part on inputs of ``input_shape``. Notebook 05.
+    """The largest singular value of ``layer``'s linear part on inputs of ``input_shape``. Notebook 06.
 
     Power iteration on M = A^T A: u <- M u / |M u|; the estimate |A u| for the unit vector
     u rises towards the true norm. It stops when the estimate has grown by less than
@@ -188,7 +188,7 @@ def _gram(layer: nn.Module, input_shape: Sequence[int], block: int = 512) -> tor
 
 def operator_norm_bound(layer: nn.Module, input_shape: Sequence[int]) -> float:
     """A proven upper bound on the largest singular value of ``layer``'s linear part on
-    inputs of ``input_shape`` (the bias does not change how far outputs move). Notebook 05.
+    inputs of ``input_shape`` (the bias does not change how far outputs move). Notebook 06.
 
     The layer's weights are float32 numbers, so the linear map A they define is exact in
     float64. Its Gram matrix G (A^T A or A A^T, the smaller) is built in float64 and its
@@ -242,7 +242,7 @@ def _fingerprint(model: nn.Module, image_shape: Sequence[int]) -> str:
 
 def layer_norms(model: nn.Module, image_shape: Sequence[int] = (1, 28, 28), *, method: str = "bound",
                 **power) -> list[tuple[str, float]]:
-    """Each layer of a feed-forward chain with its L2 Lipschitz constant. Notebook 05.
+    """Each layer of a feed-forward chain with its L2 Lipschitz constant. Notebook 06.
 
     Linear and convolutional layers: ``method="bound"`` (default) gives the proven upper
     bound of ``operator_norm_bound``; ``"estimate"`` the power-iteration estimate of
@@ -288,7 +288,7 @@ def _layer_norms(model: nn.Module, image_shape: Sequence[int], method: str, powe
 
 
 def lipschitz_upper_bound(model: nn.Module, image_shape: Sequence[int] = (1, 28, 28)) -> float:
-    """A proven upper bound on the L2 Lipschitz constant of the logit map of ``model``. Notebook 05.
+    """A proven upper bound on the L2 Lipschitz constant of the logit map of ``model``. Notebook 06.
 
     The product of the layer bounds of ``layer_norms``: a composition changes its output by
     at most the product of what each step can. Exact (to 9 digits) for one linear layer,
@@ -304,7 +304,7 @@ def lipschitz_upper_bound(model: nn.Module, image_shape: Sequence[int] = (1, 28,
 
 
 def input_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The Jacobian of the logits with respect to the input, ``[B, classes, pixels]``. Notebook 05."""
+    """The Jacobian of the logits with respect to the input, ``[B, classes, pixels]``. Notebook 06."""
     check_images(x)
     with torch.enable_grad():
         xg = x.detach().clone().requires_grad_(True)
@@ -316,7 +316,7 @@ def input_jacobian(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def local_lipschitz(model: nn.Module, x: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
     """Per image, the spectral norm of the logits' input Jacobian: the model's Lipschitz
-    constant in an infinitesimal neighbourhood, so a lower bound on the global one. Notebook 05.
+    constant in an infinitesimal neighbourhood, so a lower bound on the global one. Notebook 06.
     """
     out = [torch.linalg.matrix_norm(input_jacobian(model, x[i : i + batch_size]), ord=2)
            for i in range(0, len(x), batch_size)]
@@ -325,7 +325,7 @@ def local_lipschitz(model: nn.Module, x: torch.Tensor, batch_size: int = 250) ->
 
 def slopes(model: nn.Module, x: torch.Tensor, batch_size: int = 250) -> dict[str, torch.Tensor]:
     """Per image, the L2 norm of the input gradient of (a) the predicted class's probability
-    and (b) the logit margin (predicted minus runner-up). Notebook 05.
+    and (b) the logit margin (predicted minus runner-up). Notebook 06.
 
     (a) is the essay's "certainty" slope. (b) divided by sqrt(2) is a lower bound on the
     Lipschitz constant of the logit map (a margin is a difference of two logits).
@@ -348,7 +348,7 @@ def slopes(model: nn.Module, x: torch.Tensor, batch_size: int = 250) -> dict[str
 
 
 def path_profile(model: nn.Module, x: torch.Tensor, x_end: torch.Tensor, points: int = 50) -> dict[str, torch.Tensor]:
-    """Walk from ``x`` to ``x_end`` in a straight line and read the model along the way. Notebook 05.
+    """Walk from ``x`` to ``x_end`` in a straight line and read the model along the way. Notebook 06.
 
     Returns ``distance`` ``[B, points]`` (L2 from ``x``), ``logits`` ``[B, points, classes]``,
     ``probability`` (of the class predicted at ``x``) and ``slope``: per image, the largest
@@ -403,7 +403,7 @@ def _certify(model: nn.Module, x: torch.Tensor, bound: float | None,
 
 def certified_radius(model: nn.Module, x: torch.Tensor, bound: float | None = None, *,
                      tolerance: float = LOGIT_TOLERANCE) -> torch.Tensor:
-    """Per image, an L2 radius within which the predicted class provably cannot change. Notebook 05.
+    """Per image, an L2 radius within which the predicted class provably cannot change. Notebook 06.
 
     ``(margin - tolerance) / (sqrt(2) * bound)``, with the logit margin (top logit minus
     runner-up), ``tolerance`` for the float rounding of the forward pass that computed it,
@@ -419,7 +419,7 @@ def certified_accuracy(
     tolerance: float = LOGIT_TOLERANCE,
 ) -> torch.Tensor:
     """For each radius in ``radii``, the fraction of images classified correctly *and*
-    certified at that radius (``certified_radius`` with ``tolerance``). Notebook 05."""
+    certified at that radius (``certified_radius`` with ``tolerance``). Notebook 06."""
     check_labels(y, len(x))
     for r in radii:
         check_nonnegative(r, "radii")
@@ -430,7 +430,7 @@ def certified_accuracy(
 
 def certainty_floor(model: nn.Module, x: torch.Tensor, radius: float, bound: float | None = None) -> torch.Tensor:
     """The essay's criterion in its own terms: per image, the lowest the probability of the
-    predicted class can fall under any change of L2 size at most ``radius``. Notebook 05.
+    predicted class can fall under any change of L2 size at most ``radius``. Notebook 06.
 
     The softmax's Jacobian has spectral norm at most 1/2, so a probability moves by at
     most ``bound / 2`` per unit of L2: K = bound / 2 for certainty.

@@ -1,7 +1,7 @@
 """Datasets: the bundled standard MNIST (offline), or the same digits through torchvision; transforms.
 
 Taught in notebook 01 (the data) and notebook 00 (which source is in use); the transforms
-(zoom, soft labels, mosaics, foreground on a background) in notebook 06.
+(zoom, soft labels, mosaics, foreground on a background) in notebook 07.
 """
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def write_torchvision_layout(root: Path, folder: Path | None = None) -> Path:
 
 def salt_and_pepper(x: torch.Tensor, generator: torch.Generator, *, rate: float = 0.05) -> torch.Tensor:
     """Set a random ``rate`` of each image's pixels to 0 or to 1 (half each): training noise
-    that looks like an L0 attack. Notebook 07 trains the routing nets with it."""
+    that looks like an L0 attack. Notebook 08 trains the routing nets with it."""
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
         raise ValueError(f"rate must be a number in [0, 1], got {rate!r}")
     u = torch.rand(x.shape, generator=generator, device="cpu").to(x.device)
@@ -218,7 +218,7 @@ def describe_sources(root: str | Path | None = None) -> str:
     return "\n".join(lines)
 
 
-# --- notebook 06: what the training set never said ---------------------------------------------
+# --- notebook 07: what the training set never said ---------------------------------------------
 #
 # The essay's training-set augmentations: digits far away (zoom out) and in close-up (zoom in)
 # with a certainty that falls smoothly with the zoom, "10% cat" mosaics labelled by the fraction
@@ -298,7 +298,7 @@ def zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
     the essay's warning: resampling leaves artifacts (blur in close-ups, softened strokes
     far away) that a network could use to guess the zoom rather than read the digit.
 
-    Output has the shape and dtype of ``x``, values in [0,1]. Taught in notebook 06.
+    Output has the shape and dtype of ``x``, values in [0,1]. Taught in notebook 07.
     """
     check_images(x)
     factor = _check_factor(factor)
@@ -352,7 +352,7 @@ def zoom_certainty(
     change in the image. Requires ``0 < gone[0] < full[0] <= 1 <= full[1] < gone[1]``.
 
     A number gives a float, a tensor of factors a float tensor of the same shape.
-    Taught in notebook 06.
+    Taught in notebook 07.
     """
     full_lo, full_hi, gone_lo, gone_hi = _check_band(full, gone)
     if isinstance(factor, torch.Tensor):
@@ -382,7 +382,7 @@ def soft_labels(y: torch.Tensor, certainty: float | torch.Tensor, classes: int =
     is), and the true class gets ``c + (1 - c) / classes``. Spreading over the other
     classes only would make ``c = 0`` mean "anything but the true class", a confident
     claim the image does not support. ``certainty`` is one number or one per image
-    (``[B]``), each in [0,1]. Rows sum to 1. Taught in notebook 06.
+    (``[B]``), each in [0,1]. Rows sum to 1. Taught in notebook 07.
     """
     classes = _check_classes(classes)
     if isinstance(y, torch.Tensor) and y.dim() != 1:
@@ -420,7 +420,7 @@ def zoom_dataset(
     tensor of zoom factors) by a generator seeded with ``seed``. Returns the zoomed images
     (:func:`zoom`), their soft targets ``[B, classes]`` (:func:`soft_labels` with
     :func:`zoom_certainty` of the factor, band ``full``/``gone``), and the factors used
-    (float ``[B]``). Taught in notebook 06.
+    (float ``[B]``). Taught in notebook 07.
     """
     check_images(x)
     check_labels(y, len(x), num_classes=_check_classes(classes))
@@ -491,7 +491,7 @@ def mosaic(
     Returns ``(images [count,1,28,28], targets [count, classes])``. Raises ``ValueError``
     for ``grid`` outside 1..28, ``fraction`` outside [0,1], ``target_class`` outside
     0..classes-1, or when ``(x, y)`` hold no digit of a class that is needed.
-    Taught in notebook 06.
+    Taught in notebook 07.
     """
     check_images(x)
     classes = _check_classes(classes)
@@ -550,7 +550,7 @@ def on_background(
 
     Returns ``(images [len(x_fg),1,28,28], targets [len(x_fg), classes])``; rows sum to 1.
     ``foreground`` and ``background_level`` must be in [0,1], ``grid`` in 1..28.
-    Taught in notebook 06.
+    Taught in notebook 07.
     """
     check_images(x_fg, "x_fg")
     check_images(x_bg, "x_bg")

@@ -1,14 +1,14 @@
-"""Per-digit results behind the scoreboard: one computation that notebooks 07, 08 and 10 read.
+"""Per-digit results behind the scoreboard: one computation that notebooks 08, 09 and 11 read.
 
 Every figure on the board is a count over a fixed sample of test digits. This module keeps
 the per-digit outcomes themselves (was digit i read correctly? still robust at this
 budget? how many pixels did the attack need? what does the certificate guarantee?), one
 JSON file per model and task under ``results/digits/``, so that
 
-* two models are compared on the same digits (paired tests, notebook 10);
+* two models are compared on the same digits (paired tests, notebook 11);
 * a long scoreboard run is resumable: a task whose file exists with the same settings is
   not run again (``make scoreboard`` after a stop carries on where it stopped);
-* notebooks 07 and 08 quote exactly the numbers the board was built from.
+* notebooks 08 and 09 quote exactly the numbers the board was built from.
 
 Nothing happens on import.
 """
@@ -28,7 +28,7 @@ __all__ = ["sample_indices", "sample", "results_dir", "digits_dir", "path", "sav
 
 def sample_indices(n: int, seed: int = 0) -> torch.Tensor:
     """The board's digits: the first ``n`` of one fixed shuffle (``seed``) of the 10,000
-    standard test digits. A larger sample starts with the same digits. Notebook 10."""
+    standard test digits. A larger sample starts with the same digits. Notebook 11."""
     total = 10_000
     if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= total:
         raise ValueError(f"the sample size must be an int from 0 to {total} (the test set), got {n!r}")
@@ -36,7 +36,7 @@ def sample_indices(n: int, seed: int = 0) -> torch.Tensor:
 
 
 def sample(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(x, y, indices)`` of ``sample_indices(n, seed)``. Notebook 10."""
+    """``(x, y, indices)`` of ``sample_indices(n, seed)``. Notebook 11."""
     x, y = data.load_dataset("mnist", "test", source="bundled", verbose=False)
     idx = sample_indices(n, seed)
     return x[idx], y[idx], idx
@@ -44,7 +44,7 @@ def sample(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 def results_dir() -> Path:
     """Where the committed scoreboard lives: the repository's ``results/`` in a checkout,
-    ``helpers/results`` in an installed wheel (Colab). Notebook 10."""
+    ``helpers/results`` in an installed wheel (Colab). Notebook 11."""
     here = Path(__file__).resolve().parent
     installed = here / "results"
     return installed if (installed / "scoreboard.csv").is_file() else here.parent / "results"

@@ -1,6 +1,6 @@
 """Which pixels each voter of a fixed-wiring vote sees: the groupings of the wiring sweep.
 
-Taught in notebook 09 (the wiring sweep). A grouping is a boolean matrix ``[M, N]``: row j
+Taught in notebook 10 (the wiring sweep). A grouping is a boolean matrix ``[M, N]``: row j
 marks the pixels voter j reads. Two numbers decide what a vote over it can certify:
 
 * the **reach** r, the most voters one pixel can influence (``reach``), and
@@ -17,7 +17,7 @@ The groupings (``GROUPINGS``):
 * ``"contiguous"``: T runs of ``group_size`` consecutive pixels in reading order;
 * ``"strided"``: pixel i in group i mod T, as in Feature Partition Aggregation
   (Hammoudeh and Lowd, 2024);
-* ``"random"``: R independent random partitions (the essay's 2N-output wiring, notebook 07);
+* ``"random"``: R independent random partitions (the essay's 2N-output wiring, notebook 08);
 * ``"gaussian"``: groups drawn around spread centres (``routing.gaussian_local``); not
   partitions, so their reach is whatever the draw gives;
 * ``"lines"``: the affine plane of Bram Cohen's construction (2021): the pixels placed at
@@ -47,7 +47,7 @@ PARTITIONS = ("contiguous", "strided", "random", "lines")
 
 
 def smallest_prime_square(n: int) -> int:
-    """The smallest prime P with P^2 >= n (29 for 784). Notebook 09."""
+    """The smallest prime P with P^2 >= n (29 for 784). Notebook 10."""
     n = check_int(n, "n")
     p = max(2, math.isqrt(n - 1) + 1) if n > 1 else 2
     while any(p % d == 0 for d in range(2, math.isqrt(p) + 1)):
@@ -60,7 +60,7 @@ def affine_lines(p: int) -> torch.Tensor:
     ``row * p + column``: long ``[p + 1, p, p]``, indexed by parallel class (direction),
     line within the class, point on the line. Class 0 holds the p rows {(c, z) : z}; class
     1 + d the p lines {(z, c + z d mod p) : z} of slope d. Each class is a partition of the
-    p^2 cells, and two lines of different classes meet in exactly one cell. Notebook 09."""
+    p^2 cells, and two lines of different classes meet in exactly one cell. Notebook 10."""
     p = check_int(p, "p", 2)
     if any(p % d == 0 for d in range(2, math.isqrt(p) + 1)):
         raise ValueError(f"p must be a prime (lines mod a composite number meet more than once), got {p}")
@@ -77,7 +77,7 @@ def spread(p: int) -> torch.Tensor:
     """For each parallel class of ``affine_lines(p)``, the length of the shortest step between
     two cells of one of its lines, on the p x p grid read as a torus (float ``[p + 1]``).
     Rows and columns have 1, the diagonals sqrt(2); a class whose lines are lattices with no
-    short step covers the square evenly, like a subsampled image. Notebook 09."""
+    short step covers the square evenly, like a subsampled image. Notebook 10."""
     p = check_int(p, "p", 2)
     out = [1.0]  # the rows: (0, 1)
     for d in range(p):  # steps (z, z d) of the class of slope d
@@ -125,7 +125,7 @@ construction) or where they are in the image (so its lines are spread-out lattic
 
 def groups(grouping: str, group_size: int | None = None, repetitions: int = 1, *, n: int = 784,
            image_size: int = 28, sigma: float = 3.0, placement: str = "random", seed: int = 0) -> torch.Tensor:
-    """The boolean ``[M, n]`` grouping of ``grouping`` (see the module docstring). Notebook 09.
+    """The boolean ``[M, n]`` grouping of ``grouping`` (see the module docstring). Notebook 10.
 
     ``group_size`` must divide ``n`` for the partitions (contiguous, strided, random): a
     ``ValueError`` names the nearest divisors otherwise. For ``"lines"`` it must be None or
@@ -170,12 +170,12 @@ def groups(grouping: str, group_size: int | None = None, repetitions: int = 1, *
 
 
 def reach(mask: torch.Tensor) -> int:
-    """r: the most groups any one pixel lies in. Notebook 09."""
+    """r: the most groups any one pixel lies in. Notebook 10."""
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2:
         raise TypeError("mask must be a boolean tensor [voters, pixels]")
     return int(mask.sum(0).max())
 
 
 def ceiling(mask: torch.Tensor) -> float:
-    """M / (2 r): no hard or soft vote over this grouping certifies more pixels. Notebook 09."""
+    """M / (2 r): no hard or soft vote over this grouping certifies more pixels. Notebook 10."""
     return mask.shape[0] / (2 * reach(mask))

@@ -1,6 +1,6 @@
 """A Lipschitz-constrained CNN: every layer's operator norm held at 1 while it trains.
 
-Notebook 05. Each convolution and linear layer gets a parametrisation
+Notebook 06. Each convolution and linear layer gets a parametrisation
 (``torch.nn.utils.parametrize``, the mechanism behind
 ``torch.nn.utils.parametrizations.spectral_norm``) that divides its weight by its
 operator norm, estimated by one step of power iteration per training step on the
@@ -29,7 +29,7 @@ __all__ = ["OperatorNormalized", "Orthonormalized", "LipschitzCNN", "margin_loss
 
 class OperatorNormalized(nn.Module):
     """A weight parametrisation: ``weight / |A|``, with |A| the operator norm of the layer's
-    linear map on inputs of ``input_shape``, tracked by power iteration. Notebook 05.
+    linear map on inputs of ``input_shape``, tracked by power iteration. Notebook 06.
 
     In training mode each call takes one power-iteration step on a persistent vector
     (as ``spectral_norm`` does for matrices); the norm is then computed from that vector
@@ -55,7 +55,7 @@ class OperatorNormalized(nn.Module):
 
 class Orthonormalized(nn.Module):
     """A weight parametrisation for linear layers: the nearest (semi-)orthogonal matrix, by
-    Bjorck iteration (W <- 1.5 W - 0.5 W W^T W, from W scaled to Frobenius norm 1). Notebook 05.
+    Bjorck iteration (W <- 1.5 W - 0.5 W W^T W, from W scaled to Frobenius norm 1). Notebook 06.
 
     All singular values are pushed to 1, so the layer keeps the norm of every gradient it
     passes back (Anil et al. 2019); a spectral-norm layer only caps the largest one.
@@ -76,7 +76,7 @@ class Orthonormalized(nn.Module):
 
 class LipschitzCNN(nn.Module):
     """Three convolutions and two linear layers, MaxMin activations, no pooling, no bias
-    tricks: a CNN whose L2 Lipschitz constant is about 1 by construction. Notebook 05.
+    tricks: a CNN whose L2 Lipschitz constant is about 1 by construction. Notebook 06.
 
     Maps ``[B,1,28,28]`` in [0,1] to class logits ``[B,10]``. ``constrained=True`` (for
     training) registers ``OperatorNormalized`` on every weight; ``constrained=False`` is
@@ -125,7 +125,7 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor, *, margin: float, tempera
     """Cross-entropy after lowering the true logit by ``margin``: the loss keeps pushing until
     the true class leads every other by about ``margin``, which certifies an L2 radius of
     ``margin / (sqrt(2) L)`` on a model with Lipschitz bound L. ``temperature`` scales the
-    logits first (a larger one is closer to a hinge loss). Notebook 05.
+    logits first (a larger one is closer to a hinge loss). Notebook 06.
     """
     shifted = logits - margin * nn.functional.one_hot(y, logits.shape[1]).to(logits)
     return nn.functional.cross_entropy(shifted * temperature, y) / temperature

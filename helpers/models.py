@@ -75,11 +75,11 @@ LAYERED: dict = {"depth": 2, "hidden": 32, "node_dim": 8, "seed": 0}
 
 L0_VOTE: dict = {"grouping": "lines", "repetitions": 30, "hidden": (64, 32), "seed": 0}
 """The bundled fixed-wiring vote: the 870 lines of the 29 x 29 affine plane, an own MLP (64 and 32
-hidden units) per line, the hard vote (notebook 09 chose it from the wiring sweep)."""
+hidden units) per line, the hard vote (notebook 10 chose it from the wiring sweep)."""
 
 
 def build_l0_vote() -> GroupVote:
-    """The architecture of ``l0_vote`` (``L0_VOTE``), untrained. Notebook 09."""
+    """The architecture of ``l0_vote`` (``L0_VOTE``), untrained. Notebook 10."""
     mask = groups(L0_VOTE["grouping"], None, L0_VOTE["repetitions"], seed=L0_VOTE["seed"])
     return GroupVote(mask, hidden=L0_VOTE["hidden"], shared=False, readout="hard", seed=L0_VOTE["seed"])
 
@@ -88,30 +88,30 @@ REGISTRY: dict[str, Pretrained] = {
     "cnn": Pretrained(BaselineCNN, "checkpoints/cnn.pt", "baseline CNN (notebook 01)"),
     "cnn_noise": Pretrained(BaselineCNN, "checkpoints/cnn_noise.pt",
                             "baseline CNN trained with the routing nets' salt-and-pepper input noise: "
-                            "their control (notebooks 07-10)"),
+                            "their control (notebooks 08-11)"),
     **{
         f"cnn_m{m}": Pretrained(partial(BaselineCNN, classes=m), f"checkpoints/cnn_m{m}.pt",
                                 f"baseline CNN trained on digits 0..{m - 1} only (notebook 03)")
         for m in range(2, 10)
     },
     "lipschitz_cnn": Pretrained(LipschitzCNN, "checkpoints/lipschitz_cnn.pt",
-                                "CNN with every layer's operator norm held at 1 (notebook 05)"),
+                                "CNN with every layer's operator norm held at 1 (notebook 06)"),
     "cnn_augmented": Pretrained(BaselineCNN, "checkpoints/cnn_augmented.pt",
-                                "baseline CNN retrained on zoomed, mosaic and busy-background digits (notebook 06)"),
+                                "baseline CNN retrained on zoomed, mosaic and busy-background digits (notebook 07)"),
     **{
         f"two_n{suffix}": Pretrained(partial(TwoNOutputNet, **TWO_N, readout=readout), f"checkpoints/two_n{suffix}.pt",
-                                     f"2N = 1568 outputs, each an MLP on its own 98 pixels; {readout} readout (notebook 07)", compact=True)
+                                     f"2N = 1568 outputs, each an MLP on its own 98 pixels; {readout} readout (notebook 08)", compact=True)
         for suffix, readout in (("", "vote"), ("_linear", "linear"))
     },
     **{
         f"layered{suffix}": Pretrained(partial(LayeredRoutingNet, **LAYERED, readout=readout),
                                        f"checkpoints/layered{suffix}.pt",
-                                       f"two routed layers of 1568 nodes, fixed wiring; {readout} readout (notebook 08)", compact=True)
+                                       f"two routed layers of 1568 nodes, fixed wiring; {readout} readout (notebook 09)", compact=True)
         for suffix, readout in (("", "vote"), ("_linear", "linear"))
     },
     "l0_vote": Pretrained(build_l0_vote, "checkpoints/l0_vote.pt",
                           "870 voters, each an MLP on one line of 29 pixels of a 29 x 29 affine plane; hard vote, "
-                          "exact L0 certificate (notebook 09)", compact=True),
+                          "exact L0 certificate (notebook 10)", compact=True),
 }
 
 
@@ -167,7 +167,7 @@ def quantize_(model: nn.Module) -> nn.Module:
     every row of every routed layer's two weight tensors becomes q * 2^e with integers
     |q| <= 127 and one power of two per row; every other float tensor is rounded to
     float16. The recipes call it before measuring a model, so the saved model is the one
-    measured. Notebook 07."""
+    measured. Notebook 08."""
     with torch.no_grad():
         for key, p in model.named_parameters():
             if key.rsplit(".", 1)[-1] in QUANTIZED:

@@ -245,7 +245,7 @@ def l2_upper_bound_from_l0(k: float | torch.Tensor) -> float | torch.Tensor:
 def quantization_step(bits: int) -> float:
     """The gap between neighbouring levels when [0, 1] is stored with ``bits`` bits: ``1 / (2**bits - 1)``.
 
-    Taught in notebook 04 (quantisation / low-order bits).
+    Taught in notebook 05 (quantisation / low-order bits).
     """
     return 1.0 / (2 ** _check_bits(bits) - 1)
 
@@ -271,7 +271,7 @@ def quantize(x: torch.Tensor, bits: int) -> torch.Tensor:
     dropped bits were information, and clean images change too (by up to
     ``step / 2`` per pixel).
 
-    Taught in notebook 04 (quantisation / low-order bits).
+    Taught in notebook 05 (quantisation / low-order bits).
     """
     x = _check_unit_range(x, "x")
     levels = 2 ** _check_bits(bits) - 1

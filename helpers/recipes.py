@@ -69,7 +69,7 @@ def train_cnn(*, classes: int = 10, epochs: int = 8, seed: int = 0, noise: float
     With ``classes=m < 10`` the same recipe on the digits ``0..m-1`` only (notebook 03).
     With ``noise=p`` the augmentation is instead exactly the routing nets' input noise,
     salt and pepper on a fraction ``p`` of the pixels (``data.salt_and_pepper``): the
-    control ``cnn_noise`` of notebooks 07-10, which differs from the routing nets in
+    control ``cnn_noise`` of notebooks 08-11, which differs from the routing nets in
     architecture only. On the 8,000-digit subset the course used before, 30 epochs (the
     same number of optimiser steps as 4 epochs here) gave 99.15%.
     """
@@ -92,7 +92,7 @@ def train_lipschitz_cnn(
     *, epochs: int = 15, margin: float = 2.5, temperature: float = 8.0, lr: float = 5e-3, seed: int = 0,
     device: str | None = None, progress: bool = True,
 ) -> tuple[nn.Module, dict]:
-    """The Lipschitz CNN (notebook 05): convolutions operator-normalised and linear layers
+    """The Lipschitz CNN (notebook 06): convolutions operator-normalised and linear layers
     orthonormalised (Bjorck) while it trains; Adam (one-cycle, peak ``lr``), batch 128, no
     augmentation, the margin loss (``margin`` in logits, ``temperature``); then frozen into
     plain weights. Settings chosen on the 8,000-digit subset the course used before: 30
@@ -121,7 +121,7 @@ ZOOM_FACTORS = tuple(round(0.2 * 25 ** (i / 16), 4) for i in range(17))
 
 
 def augmented_training_set(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training set of ``cnn_augmented`` (notebook 06): ``x`` and soft targets ``[B, 10]``.
+    """The training set of ``cnn_augmented`` (notebook 07): ``x`` and soft targets ``[B, 10]``.
 
     Built once, deterministically from ``seed``, out of the ``len(x)`` digits given
     (the 60,000 training digits in the recipe; the counts below are for 8,000), in this order:
@@ -162,7 +162,7 @@ def augmented_training_set(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -
 
 def train_cnn_augmented(*, epochs: int = 3, seed: int = 0, device: str | None = None,
                         progress: bool = True) -> tuple[nn.Module, dict]:
-    """The baseline CNN retrained on what the training set never said (notebook 06).
+    """The baseline CNN retrained on what the training set never said (notebook 07).
 
     Same architecture (``BaselineCNN``) and optimiser recipe as ``train_cnn`` (Adam,
     one-cycle, peak lr 3e-3, batch 64, the same small random affine augmentation on
@@ -191,7 +191,7 @@ ROUTING_EPOCHS = {"two_n": 10, "layered": 10}
 
 def train_routing(kind: str, readout: str, *, epochs: int | None = None, lr: float = 1e-2, noise: float = 0.05,
                   seed: int = 0, device: str | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
-    """A routing net of notebook 07 (``kind="two_n"``) or 08 (``"layered"``), architecture as
+    """A routing net of notebook 08 (``kind="two_n"``) or 08 (``"layered"``), architecture as
     in ``models.TWO_N`` / ``models.LAYERED``: Adam (one-cycle, peak ``lr``), batch 64, for
     ``epochs`` of the 60,000 digits (default ``ROUTING_EPOCHS``), with salt-and-pepper
     noise on ``noise`` of the pixels of every training image (``data.salt_and_pepper``).
@@ -237,7 +237,7 @@ L0_VOTE_EPOCHS = 12
 
 def train_l0_vote(*, epochs: int = L0_VOTE_EPOCHS, lr: float = 1e-2, seed: int = 0, device: str | None = None,
                   progress: bool = True) -> tuple[nn.Module, dict]:
-    """``l0_vote`` (notebook 10): the wiring sweep's recipe (``votes.train_vote``: every voter
+    """``l0_vote`` (notebook 11): the wiring sweep's recipe (``votes.train_vote``: every voter
     trained as a classifier of its own, Adam one-cycle, batch 128) on the architecture of
     ``models.L0_VOTE``, for more epochs than the sweep's 4; the weights then rounded by
     ``models.quantize_`` (8-bit rows) before the record is measured on all 10,000 test

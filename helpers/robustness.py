@@ -2,8 +2,8 @@
 
 METHODOLOGY.md (the course's rules): attack the model's real output, take the minimum over at least two
 attacks of which one uses no gradients, re-check every adversarial input (re-predict it,
-check its norm and range: ``attacks.recheck``), and state the settings beside the number. Notebooks 07 and 08
-teach ``robust_accuracy`` and ``pixels_needed``; notebook 10 builds its scoreboard on them.
+check its norm and range: ``attacks.recheck``), and state the settings beside the number. Notebooks 08 and 09
+teach ``robust_accuracy`` and ``pixels_needed``; notebook 11 builds its scoreboard on them.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ L0 = {"candidates": 8, "iterations": 1000, "patience": 100}
 
 def settings(norm: str, *, square_iterations: int = SQUARE_ITERATIONS) -> str:
     """The attacks behind a number of this module, in words, written from the settings the
-    code runs with (so the words cannot drift from the code). Notebooks 07-10."""
+    code runs with (so the words cannot drift from the code). Notebooks 08-11."""
     import inspect
 
     norm = check_choice(norm, "norm", ("linf", "l2", "l0"))
@@ -75,7 +75,7 @@ def robust_flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, 
                  square_iterations: int = SQUARE_ITERATIONS) -> dict[str, torch.Tensor]:
     """Per image: ``"correct"`` (read correctly), ``"pgd"`` (correct and PGD did not fool it)
     and ``"robust"`` (the square attack, run on what PGD left, did not fool it either).
-    Bool tensors ``[B]``; the scoreboard keeps them digit by digit. Notebook 10."""
+    Bool tensors ``[B]``; the scoreboard keeps them digit by digit. Notebook 11."""
     check_images(x)
     check_labels(y, len(x))
     norm = check_choice(norm, "norm", ("linf", "l2"))
@@ -111,7 +111,7 @@ def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: st
 def robust_curve(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, budgets: Sequence[float], *,
                  seed: int = 0, square_iterations: int = SQUARE_ITERATIONS) -> list[float]:
     """Robust accuracy at each budget (ascending), the minimum over the same two attacks as
-    :func:`robust_accuracy`. Notebook 10 and its scoreboard.
+    :func:`robust_accuracy`. Notebook 11 and its scoreboard.
 
     An image already misread, or fooled at a smaller budget (that adversarial input lies
     inside every larger ball too), counts as fooled without being attacked again; the

@@ -1,8 +1,8 @@
 """The essay's networks: many outputs, each a small net on a fixed subset of the inputs.
 
-Notebook 07 teaches the wiring builders (``partition_repeat``, ``gaussian_local``),
+Notebook 08 teaches the wiring builders (``partition_repeat``, ``gaussian_local``),
 ``check_wiring``, ``RoutedLayer``, ``TwoNOutputNet``, ``vote`` and the vote certificate
-``certified_pixels``; notebook 08 teaches ``layered_wiring`` and ``LayeredRoutingNet``.
+``certified_pixels``; notebook 09 teaches ``layered_wiring`` and ``LayeredRoutingNet``.
 
 Words used throughout:
 
@@ -66,18 +66,18 @@ enough to stay in the CPU cache, large enough that each batched matrix product i
 
 
 # ----------------------------------------------------------------------------
-# Wiring builders (notebooks 07 and 08)
+# Wiring builders (notebooks 08 and 09)
 # ----------------------------------------------------------------------------
 
 
 def divisors(n: int) -> list[int]:
-    """All divisors of ``n`` in increasing order. Notebook 07 (group sizes must divide N)."""
+    """All divisors of ``n`` in increasing order. Notebook 08 (group sizes must divide N)."""
     n = check_int(n, "n")
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def nearest_divisor(n: int, target: float) -> int:
-    """The divisor of ``n`` closest to ``target`` (the smaller one on a tie). Notebook 07.
+    """The divisor of ``n`` closest to ``target`` (the smaller one on a tie). Notebook 08.
 
     The course's default group size for N inputs is ``nearest_divisor(N, N ** (2 / 3))``:
     98 for N = 784, where N^(2/3) is 85.
@@ -87,7 +87,7 @@ def nearest_divisor(n: int, target: float) -> int:
 
 def partition_repeat(n_inputs: int, group_size: int, n_outputs: int, *, seed: int = 0) -> torch.Tensor:
     """The essay's wiring: split the inputs into disjoint groups of ``group_size``, then
-    repeat with a fresh random partition until there are ``n_outputs`` groups. Notebook 07.
+    repeat with a fresh random partition until there are ``n_outputs`` groups. Notebook 08.
 
     Returns a long tensor ``[n_outputs, group_size]``. Rows ``i*g .. (i+1)*g - 1``, with
     ``g = n_inputs // group_size``, are repetition ``i``: disjoint, covering every input
@@ -120,7 +120,7 @@ def gaussian_local(image_size: int, group_size: int, n_outputs: int, *, sigma: f
                    seed: int = 0) -> torch.Tensor:
     """The essay's alternative: each output reads ``group_size`` distinct pixels drawn around
     a centre on the image grid, with probability proportional to exp(-d^2 / (2 sigma^2)).
-    Notebook 07.
+    Notebook 08.
 
     Centres are spread evenly: output j's centre is pixel ``j mod N`` of a fixed random
     order of the N = ``image_size``^2 pixels, so every pixel is a centre about M / N times.
@@ -146,7 +146,7 @@ def gaussian_local(image_size: int, group_size: int, n_outputs: int, *, sigma: f
 
 def default_fan_in(n_inputs: int, depth: int, width: int | None = None) -> list[int]:
     """The fan-in per layer that ``layered_wiring`` uses by default: the divisor of each
-    layer's input count nearest N^(2/(3 depth)). Notebook 08."""
+    layer's input count nearest N^(2/(3 depth)). Notebook 09."""
     n_inputs, depth = check_int(n_inputs, "n_inputs"), check_int(depth, "depth")
     width = 2 * n_inputs if width is None else check_int(width, "width")
     target = n_inputs ** (2 / (3 * depth))
@@ -156,7 +156,7 @@ def default_fan_in(n_inputs: int, depth: int, width: int | None = None) -> list[
 def layered_wiring(n_inputs: int, depth: int, *, fan_in: int | Sequence[int] | None = None,
                    width: int | None = None, seed: int = 0) -> list[torch.Tensor]:
     """Wiring for ``depth`` routed layers, each a partition-repeat of the layer below.
-    Notebook 08.
+    Notebook 09.
 
     Every layer has ``width`` nodes (default 2N). Node j of layer l reads ``fan_in[l]``
     nodes of layer l - 1 (layer 0 is the input), chosen by ``partition_repeat``, so every
@@ -182,7 +182,7 @@ def layered_wiring(n_inputs: int, depth: int, *, fan_in: int | Sequence[int] | N
 
 @dataclass(frozen=True)
 class WiringReport:
-    """What ``check_wiring`` found. Notebooks 07 and 08 print it."""
+    """What ``check_wiring`` found. Notebooks 08 and 09 print it."""
 
     n_inputs: int
     n_outputs: int
@@ -223,7 +223,7 @@ def _fields(layers: list[torch.Tensor], n_inputs: int) -> torch.Tensor:
 
 
 def reach_counts(wiring: torch.Tensor | Sequence[torch.Tensor], n_inputs: int) -> torch.Tensor:
-    """For every input, how many outputs it can influence (long ``[n_inputs]``). Notebook 07."""
+    """For every input, how many outputs it can influence (long ``[n_inputs]``). Notebook 08."""
     return _fields(_as_layers(wiring), check_int(n_inputs, "n_inputs")).sum(0)
 
 
@@ -232,7 +232,7 @@ def check_wiring(wiring: torch.Tensor | Sequence[torch.Tensor], n_inputs: int, *
     """Check a wiring and report it: exact fan-in (no node reads an input twice), indices in
     range, disjoint groups within each repetition (``repetition`` rows per block, one per
     layer, or None to skip), every input used, receptive fields and the reach r.
-    Notebooks 07 and 08.
+    Notebooks 08 and 09.
 
     Raises ``ValueError`` when a node reads an index out of range or the same index twice.
     """
@@ -338,7 +338,7 @@ class _RoutedMLP(torch.autograd.Function):
 
 
 class RoutedLayer(nn.Module):
-    """``M`` small MLPs, node j reading the inputs listed in ``wiring[j]``. Notebook 07.
+    """``M`` small MLPs, node j reading the inputs listed in ``wiring[j]``. Notebook 08.
 
     Input ``z`` is node-major ``[n_in, in_dim, B]`` (n_in inputs, each a vector of
     ``in_dim`` values); node j concatenates its ``s`` inputs' vectors (``s * in_dim``
@@ -396,7 +396,7 @@ def vote(node_logits: torch.Tensor) -> torch.Tensor:
     """The bounded vote: log of the mean, over outputs, of each output's class probabilities.
 
     ``node_logits`` is ``[M, classes, B]``; returns ``[B, classes]`` log-probabilities.
-    One output moves each class probability by at most 1 / M. Notebook 07.
+    One output moves each class probability by at most 1 / M. Notebook 08.
     """
     m = node_logits.shape[0]
     return (torch.logsumexp(node_logits.log_softmax(dim=1), dim=0) - math.log(m)).t()
@@ -404,7 +404,7 @@ def vote(node_logits: torch.Tensor) -> torch.Tensor:
 
 class RoutingNet(nn.Module):
     """Shared machinery of ``TwoNOutputNet`` and ``LayeredRoutingNet``: resizing, the stack
-    of routed layers, and the two readouts (``"vote"`` and ``"linear"``). Notebook 07.
+    of routed layers, and the two readouts (``"vote"`` and ``"linear"``). Notebook 08.
 
     Maps ``[B,1,28,28]`` in [0,1] to ``[B,10]``: the vote's log-probabilities, or the
     linear readout's logits. ``image_size`` other than 28 resizes the input first
@@ -466,7 +466,7 @@ class RoutingNet(nn.Module):
 class TwoNOutputNet(RoutingNet):
     """The essay's first network: ``n_outputs`` (default 2N) outputs, each a small MLP
     (``hidden`` units) on its own fixed group of ``group_size`` pixels (default the divisor
-    of N nearest N^(2/3): 98 for MNIST's 784). Notebook 07.
+    of N nearest N^(2/3): 98 for MNIST's 784). Notebook 08.
 
     ``wiring="partition"`` uses ``partition_repeat``; ``"gaussian"`` uses ``gaussian_local``
     with width ``sigma``. ``readout`` is ``"vote"`` (bounded) or ``"linear"``.
@@ -490,7 +490,7 @@ class LayeredRoutingNet(RoutingNet):
     """The essay's second network: ``depth`` routed layers of ``width`` nodes (default 2N);
     each node is a small MLP on a fixed group of ``fan_in`` nodes of the layer below
     (``layered_wiring``), middle nodes give ``node_dim`` values, the top layer's nodes give
-    class logits. ``readout`` as in ``TwoNOutputNet``. Notebook 08.
+    class logits. ``readout`` as in ``TwoNOutputNet``. Notebook 09.
     """
 
     def __init__(self, depth: int = 2, *, image_size: int = 28, width: int | None = None,
@@ -506,7 +506,7 @@ class LayeredRoutingNet(RoutingNet):
 def node_loss(node_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of every output as a classifier of its own (``[M, 10, B]`` logits,
     labels ``[B]``): how the vote nets are trained, so that each output is a small classifier
-    that votes with confidence. Notebook 07."""
+    that votes with confidence. Notebook 08."""
     logp = node_logits.log_softmax(dim=1)
     return -logp.gather(1, y.view(1, 1, -1).expand(logp.shape[0], 1, -1)).mean()
 
@@ -524,7 +524,7 @@ class NodeLogits(nn.Module):
 
 
 class SoftenedVote(nn.Module):
-    """A surrogate of a vote readout for adaptive attacks (notebook 10): the mean, over
+    """A surrogate of a vote readout for adaptive attacks (notebook 11): the mean, over
     outputs, of each output's class log-probabilities (the log of their geometric mean)
     instead of the log of their arithmetic mean. Where the outputs agree, the vote's own
     gradient nearly vanishes; this one does not. An attack follows its gradient, and its
@@ -541,7 +541,7 @@ class SoftenedVote(nn.Module):
 
 
 class VoteSubset(nn.Module):
-    """The vote of only the first ``m`` outputs of a routing net (notebooks 07 and 08:
+    """The vote of only the first ``m`` outputs of a routing net (notebooks 08 and 09:
     pixels needed vs number of outputs). Shares the net's weights."""
 
     def __init__(self, net: RoutingNet, m: int) -> None:
@@ -573,7 +573,7 @@ class VoteSubset(nn.Module):
 
 class LinearSubset(nn.Module):
     """A learned linear readout over the first ``m`` outputs of a frozen routing net
-    (notebook 07: pixels needed vs number of outputs, linear readout). Train it with
+    (notebook 08: pixels needed vs number of outputs, linear readout). Train it with
     ``fit_linear_subset``; the net's own weights are not trained again."""
 
     def __init__(self, net: RoutingNet, m: int) -> None:
@@ -595,7 +595,7 @@ class LinearSubset(nn.Module):
 def fit_linear_subset(net: RoutingNet, m: int, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 3,
                       seed: int = 0, progress: bool = True) -> LinearSubset:
     """Train a ``LinearSubset`` readout of ``m`` outputs on ``(x, y)`` (Adam, one-cycle,
-    peak lr 1e-2, batch 128) with the net frozen in eval mode. Notebook 07."""
+    peak lr 1e-2, batch 128) with the net frozen in eval mode. Notebook 08."""
     from .train import fit
 
     torch.manual_seed(seed)
@@ -607,7 +607,7 @@ def fit_linear_subset(net: RoutingNet, m: int, x: torch.Tensor, y: torch.Tensor,
 
 
 # ----------------------------------------------------------------------------
-# The vote certificate (notebook 07) and the cost (notebooks 07 and 08)
+# The vote certificate (notebook 08) and the cost (notebooks 08 and 09)
 # ----------------------------------------------------------------------------
 
 
@@ -653,11 +653,11 @@ def soft_vote_certificate(q: torch.Tensor, fields: torch.Tensor, reach: int, tol
 def certified_pixels(model: nn.Module, x: torch.Tensor, *, tolerance: float = 1e-5,
                      method: str = "tight", batch_size: int = 250) -> torch.Tensor:
     """How many pixels of each image may be changed, arbitrarily, with the predicted class
-    provably unchanged (long ``[B]``). Vote readout only. Notebooks 07 and 08.
+    provably unchanged (long ``[B]``). Vote readout only. Notebooks 08 and 09.
 
     With M outputs the vote gives p_c = (1/M) * sum_j q_jc, each q_j a probability vector.
 
-    ``method="simple"`` (derived first in notebook 07): changing one output's q_j moves
+    ``method="simple"`` (derived first in notebook 08): changing one output's q_j moves
     p_a - p_c, for any two classes, by at most 2 / M. k changed pixels reach at most
     min(M, k r) outputs (r = the reach), so if the vote margin p_top - p_second exceeds
     2 min(M, k r) / M, no class can overtake the top one: the answer is the largest such k.
@@ -698,7 +698,7 @@ def certified_pixels(model: nn.Module, x: torch.Tensor, *, tolerance: float = 1e
 def planned_cost(fan_in: Sequence[int], width: int, *, hidden: int, node_dim: int = 1,
                  readout: str = "vote") -> dict[str, int]:
     """Parameters and multiply-adds per sample of a routing net with ``width`` nodes in each
-    layer and these fan-ins, from the formulas alone (nothing is built). Notebooks 07, 08.
+    layer and these fan-ins, from the formulas alone (nothing is built). Notebooks 08, 09.
 
     A routed layer of M nodes, fan-in s, input vectors of d values, h hidden units and o
     outputs has M (s d h + h + h o + o) parameters and M (s d h + h o) multiply-adds; the
@@ -730,7 +730,7 @@ def cost(model: RoutingNet) -> dict[str, int]:
 
 def measured_macs(model: nn.Module, x: torch.Tensor | None = None) -> float:
     """Multiply-adds per sample of one forward pass, as torch's ``FlopCounterMode`` counts
-    the matrix products (FLOPs / 2). Notebooks 07 and 08 set it beside ``cost``."""
+    the matrix products (FLOPs / 2). Notebooks 08 and 09 set it beside ``cost``."""
     from torch.utils.flop_counter import FlopCounterMode
 
     x = torch.rand(4, 1, 28, 28) if x is None else x

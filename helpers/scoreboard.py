@@ -12,8 +12,8 @@ untargeted and targeted; K from below (the steepest logit-margin slope seen) and
 certificate checked digit by digit against the attacks; parameters, multiply-adds, training
 time. Every accuracy has a 95% Wilson interval (columns ``_lo``, ``_hi``), every median a
 bootstrap interval (``helpers.stats``). The per-digit outcomes are kept under
-``results/digits/`` (``helpers.digits``): notebook 10's paired tests read them, and a stopped
-run resumes where it stopped. Notebook 10 reads and draws the board.
+``results/digits/`` (``helpers.digits``): notebook 11's paired tests read them, and a stopped
+run resumes where it stopped. Notebook 11 reads and draws the board.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ L0 = (1, 2, 5, 10, 20)
 
 
 results_dir = digits.results_dir
-"""Where the committed scoreboard lives (``digits.results_dir``). Notebook 10."""
+"""Where the committed scoreboard lives (``digits.results_dir``). Notebook 11."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def _is_vote(model: nn.Module) -> bool:
 
 
 def _certified_pixels(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The vote certificate of notebook 07 (routing nets) or of notebook 09 (``GroupVote``)."""
+    """The vote certificate of notebook 08 (routing nets) or of notebook 10 (``GroupVote``)."""
     return (votes.certified_pixels(model, x) if isinstance(model, votes.GroupVote)
             else routing.certified_pixels(model, x))
 
@@ -116,14 +116,14 @@ def _surrogate(model: nn.Module) -> nn.Module:
 def _upper_bound(model: nn.Module) -> float:
     try:
         return certainty.lipschitz_upper_bound(model)
-    except (TypeError, ValueError):  # routed layers: no bound from layer norms (notebooks 07, 08)
+    except (TypeError, ValueError):  # routed layers: no bound from layer norms (notebooks 08, 09)
         return math.nan
 
 
 def caper_replay(model: nn.Module, pictures: int = DEFAULT.caper) -> dict[str, float]:
     """The caper replayed against ``model`` as the board runs it: the first ``pictures``
     thief and CEO pictures of the bundled test split, the glasses found on the first 200
-    CEO training pictures (``caper.replay``). Notebooks 07, 08 and 10."""
+    CEO training pictures (``caper.replay``). Notebooks 08, 09 and 11."""
     x_test, y_test = data.load_dataset("mnist", "test", source="bundled", verbose=False)
     x_train, y_train = data.load_dataset("mnist", "train", source="bundled", verbose=False)
     thieves, ceos = caper.cast(x_test, y_test)
@@ -135,7 +135,7 @@ def caper_rates(named: dict[str, nn.Module], *, replay: bool = False) -> dict[st
     """The caper's two rates, ``"smudges"`` and ``"glasses"``, for each named bundled model:
     replayed now (``replay=True``, ``caper_replay`` with the board's default sample; about
     half a minute a model) or read from the committed board, which ran the same replay.
-    Notebooks 07 and 08."""
+    Notebooks 08 and 09."""
     if replay:
         return {name: caper_replay(model) for name, model in named.items()}
     settings, board = read()
@@ -182,7 +182,7 @@ def autoattack_task(name: str, norm: str, eps: float, settings: Settings = DEFAU
                     folder: Path | None = None) -> dict:
     """AutoAttack (standard version) on every digit of the board's dense sample that ``name``
     reads correctly, at ``eps`` in ``norm``; each output re-checked (``attacks.recheck``).
-    Per digit: ``correct``, ``robust`` (0/1), ``index`` (test-set positions). Notebook 10."""
+    Per digit: ``correct``, ``robust`` (0/1), ``index`` (test-set positions). Notebook 11."""
     task = f"autoattack_{norm}_{eps}"
     config = _attack_settings(settings, norm=norm, eps=eps, attack=autoattack.settings())
     if digits.done(name, task, config, folder):
@@ -195,7 +195,7 @@ def autoattack_task(name: str, norm: str, eps: float, settings: Settings = DEFAU
 def course_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT, *, device: str = "cpu",
                 folder: Path | None = None) -> dict:
     """The course's own attacks (``robustness.robust_flags``: PGD, then the square attack on
-    what PGD left) on the dense sample. Per digit: ``correct``, ``pgd``, ``robust``. Notebook 10."""
+    what PGD left) on the dense sample. Per digit: ``correct``, ``pgd``, ``robust``. Notebook 11."""
     task = f"course_{norm}_{eps}"
     config = _attack_settings(settings, norm=norm, eps=eps,
                               attack=robustness.settings(norm, square_iterations=settings.square_iterations))
@@ -216,7 +216,7 @@ def adaptive_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT
     """The adaptive attack on a vote readout: PGD (``robustness.PGD``) on the softened vote
     (``routing.SoftenedVote``, the mean of the outputs' log-probabilities, whose gradient
     does not vanish where the outputs agree), success judged on the real vote
-    (``attacks.recheck`` with the vote net itself). Per digit: ``correct``, ``robust``. Notebook 10."""
+    (``attacks.recheck`` with the vote net itself). Per digit: ``correct``, ``robust``. Notebook 11."""
     task = f"adaptive_{norm}_{eps}"
     config = _attack_settings(settings, norm=norm, eps=eps,
                               attack=f"PGD on the softened vote ({robustness.PGD}), judged on the vote")
@@ -232,7 +232,7 @@ def l0_task(name: str, targeted: bool, settings: Settings = DEFAULT, *, device: 
             folder: Path | None = None) -> dict:
     """Pixels needed (``robustness.pixels_needed``) on the sparse sample, untargeted or
     targeted at class (y + 1) mod 10 (Shamir et al.'s claim is about targeted examples).
-    Per digit: ``pixels`` (inf: not found within ``max_pixels``). Notebook 10."""
+    Per digit: ``pixels`` (inf: not found within ``max_pixels``). Notebook 11."""
     task = "l0_targeted" if targeted else "l0"
     config = {"n": settings.sparse, "seed": settings.seed, "max_pixels": settings.max_pixels,
               "attack": robustness.settings("l0"), "target": "(y + 1) % 10" if targeted else None}
@@ -263,7 +263,7 @@ def l0_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu
     attacks (``robustness.pixels_needed``, up to the largest certificate among them) on the
     first ``L0_CHECK`` times ``settings.dense`` digits of the board's sample: a certified digit the attacks fool with
     no more pixels than certified would be a broken proof. Per digit: ``correct``,
-    ``certified``, ``pixels``. Notebooks 09 and 10."""
+    ``certified``, ``pixels``. Notebooks 10 and 11."""
     task = "l0_check"
     n = int(round(L0_CHECK * settings.dense))
     config = {"n": n, "seed": settings.seed, "attack": robustness.settings("l0")}
@@ -284,7 +284,7 @@ def l0_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu
 def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | None = None) -> dict:
     """Certificates on the dense sample: the certified L2 radius (Lipschitz bound; NaN where
     the layers have none) and, for a vote readout, the certified pixels (inf never; -1 where
-    there is no vote). Per digit: ``correct``, ``radius``, ``pixels``; and ``k_below``. Notebook 10."""
+    there is no vote). Per digit: ``correct``, ``radius``, ``pixels``; and ``k_below``. Notebook 11."""
     task = "certificates"
     config = {"n": settings.dense, "seed": settings.seed}
     if digits.done(name, task, config, folder):
@@ -305,7 +305,7 @@ def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | 
 
 def summary_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu", folder: Path | None = None) -> dict:
     """What is not per digit of the sample: clean accuracy on all 10,000 test digits (per
-    digit, for paired tests), parameters, multiply-adds, training time, the caper. Notebook 10."""
+    digit, for paired tests), parameters, multiply-adds, training time, the caper. Notebook 11."""
     task = "summary"
     config = {"caper": settings.caper}
     if digits.done(name, task, config, folder):
@@ -361,7 +361,7 @@ def _median(values: Sequence[float], prefix: str, row: dict, seed: int) -> None:
 def robust_digits(name: str, norm: str, eps: float, folder: Path | None = None) -> torch.Tensor:
     """Per digit of the dense sample: read correctly and fooled by none of the board's attacks
     at ``eps`` (course, AutoAttack where it ran, the adaptive attack for a vote readout). The one
-    computation behind the board's robust accuracies and notebooks 07-10's paired tests."""
+    computation behind the board's robust accuracies and notebooks 08-11's paired tests."""
     robust = None
     for task in ("course", "autoattack", "adaptive"):
         try:
@@ -376,13 +376,13 @@ def robust_digits(name: str, norm: str, eps: float, folder: Path | None = None) 
 
 def pixels_digits(name: str, *, targeted: bool = False, folder: Path | None = None) -> torch.Tensor:
     """Per digit of the sparse sample: the fewest pixels the L0 attacks needed (inf: none found
-    within ``max_pixels``; 0: already misread). Notebooks 07-10."""
+    within ``max_pixels``; 0: already misread). Notebooks 08-11."""
     task = "l0_targeted" if targeted else "l0"
     return torch.tensor([float(p) for p in digits.load(name, task, folder)["values"]["pixels"]])
 
 
 def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> dict:
-    """One row of the board, computed from the per-digit files alone. Notebook 10."""
+    """One row of the board, computed from the per-digit files alone. Notebook 11."""
     row: dict = {"model": name, "autoattack": 1 if settings.autoattack else 0}
     summary = digits.load(name, "summary", folder)["values"]
     _fraction(summary["correct"], "clean", row)
@@ -473,7 +473,7 @@ def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, j
     """Every row, with a progress bar over the tasks (``tasks``). ``jobs > 1`` runs that many
     tasks side by side in fresh processes with the cores shared out (one torch thread each
     on 2 cores). Tasks already on disk with the same settings are skipped, so a stopped run
-    carries on. Notebook 10 (which reads the committed copy)."""
+    carries on. Notebook 11 (which reads the committed copy)."""
     from tqdm.auto import tqdm
 
     names = [check_choice(name, "names", MODELS) for name in names]
@@ -526,7 +526,7 @@ COLUMNS = _columns()
 
 def header(settings: Settings | dict, rows: Sequence[dict] = ()) -> list[str]:
     """The board's settings in words: sample sizes and every attack's steps and budgets, and
-    which models (``rows``) AutoAttack has not reached yet. Notebook 10."""
+    which models (``rows``) AutoAttack has not reached yet. Notebook 11."""
     if isinstance(settings, dict):
         settings = Settings(**settings)
     aa = autoattack.settings() if autoattack.available() else "AutoAttack (standard version)"
@@ -584,7 +584,7 @@ def write(rows: list[dict], settings: Settings, folder: Path | None = None) -> t
         writer = csv.DictWriter(f, fieldnames=columns, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
-    lines = ["# Scoreboard", "", "Written by `python -m helpers.scoreboard`; notebook 10 draws it.", ""]
+    lines = ["# Scoreboard", "", "Written by `python -m helpers.scoreboard`; notebook 11 draws it.", ""]
     lines += [f"- {line}" for line in header(settings, rows)] + [""]
     lines += ["| | " + " | ".join(row["model"] for row in rows) + " |", "|---" * (len(rows) + 1) + "|"]
     def shown(key: str, v) -> str:
@@ -609,7 +609,7 @@ def write(rows: list[dict], settings: Settings, folder: Path | None = None) -> t
 
 
 def read(path: Path | None = None) -> tuple[dict, list[dict]]:
-    """The committed scoreboard: ``(settings, rows)``, numbers as floats (NaN where empty). Notebook 10."""
+    """The committed scoreboard: ``(settings, rows)``, numbers as floats (NaN where empty). Notebook 11."""
     text = Path(path or results_dir() / "scoreboard.csv").read_text().splitlines()
     settings = json.loads(text[0].split(":", 1)[1])
     rows = []
@@ -621,7 +621,7 @@ def read(path: Path | None = None) -> tuple[dict, list[dict]]:
 def compare(rows: list[dict], reference: list[dict], settings: Settings | dict) -> list[str]:
     """Where ``rows`` and ``reference`` differ by more than sampling noise: for every accuracy
     column, more than three binomial standard errors (of the column's sample size) plus one
-    digit; for the median pixels, more than a quarter. Empty when they agree. Notebook 10."""
+    digit; for the median pixels, more than a quarter. Empty when they agree. Notebook 11."""
     settings = Settings(**settings) if isinstance(settings, dict) else settings
     problems = []
     ref = {row["model"]: row for row in reference}

@@ -1,6 +1,6 @@
 """The statistics behind the course's verdicts: intervals and paired tests.
 
-Notebook 10 and the scoreboard use these to say whether one model really is more
+Notebook 11 and the scoreboard use these to say whether one model really is more
 accurate or more robust than another, or whether the gap between two numbers is what
 a different draw of test digits could give by chance:
 
@@ -176,7 +176,7 @@ def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, flo
     """The Wilson score interval for a binomial proportion successes / n.
 
     Formula (Wilson 1927): (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n),
-    with p = successes / n and z = Phi^-1(1 - (1 - confidence)/2). Notebook 10 teaches it
+    with p = successes / n and z = Phi^-1(1 - (1 - confidence)/2). Notebook 11 teaches it
     (the interval around each accuracy on the scoreboard).
 
     Returns (lo, hi) with 0 <= lo <= p <= hi <= 1; lo is exactly 0 when successes == 0 and
@@ -213,7 +213,7 @@ def bootstrap_median(
     Formula (Efron 1979; Efron & Tibshirani 1993, ch. 13): resample the n values with
     replacement ``resamples`` times, take each resample's lower median (sorted element
     (n-1)//2, what ``torch.median`` returns), and report the alpha/2 and 1 - alpha/2
-    order statistics of those medians (rounded outward, no interpolation). Notebook 10
+    order statistics of those medians (rounded outward, no interpolation). Notebook 11
     teaches it (the interval around the median pixels an attack needs).
 
     ``inf`` values (an attack that never succeeded within its search limit) are allowed
@@ -246,7 +246,7 @@ def mcnemar(
     p = min(1, 2 P(X <= min(a_only, b_only))), X ~ Binomial(a_only + b_only, 1/2); the
     interval for mean(a) - mean(b) is Newcombe's hybrid score ("square-and-add") method
     10 for paired data (Newcombe 1998, Stat Med 17:2635), built from the Wilson
-    intervals of mean(a) and mean(b) and their phi correlation. Notebook 10 teaches it
+    intervals of mean(a) and mean(b) and their phi correlation. Notebook 11 teaches it
     (is one model's accuracy or robustness really higher?).
 
     Returns {"a_only", "b_only", "p_value", "difference", "difference_lo",
@@ -292,7 +292,7 @@ def sign_test(
 
     Formula (Dixon & Mood 1946): ties (a[i] == b[i], including inf == inf) are dropped;
     with k = #(a > b) and m = #(a > b) + #(a < b), p = min(1, 2 P(X <= min(k, m - k))),
-    X ~ Binomial(m, 1/2). Notebook 10 teaches it (does model A need more pixels than
+    X ~ Binomial(m, 1/2). Notebook 11 teaches it (does model A need more pixels than
     model B on the same digits?). inf (never succeeded) compares larger than any number.
 
     Returns {"a_larger", "b_larger", "ties", "p_value"}; p_value is 1.0 when every pair
@@ -327,7 +327,7 @@ def paired_bootstrap_median_difference(
     lowmed(a) - lowmed(b) (lower medians, sorted element (n-1)//2); each resample draws
     n digit indices with replacement, the same indices for a and b (pairs stay
     together), and the interval is the alpha/2 and 1 - alpha/2 order statistics of the
-    resampled differences (rounded outward, no interpolation). Notebook 10 teaches it.
+    resampled differences (rounded outward, no interpolation). Notebook 11 teaches it.
 
     inf - inf: when both medians are the same infinity (neither attack succeeded on the
     median digit) the difference is defined as 0, not NaN; inf - finite is inf and

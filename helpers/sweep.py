@@ -1,6 +1,6 @@
 """The wiring sweep: which grouping of the pixels makes a vote that certifies the most pixels.
 
-Notebook 09 reads its committed table (``results/sweep.csv``); this module makes it.
+Notebook 10 reads its committed table (``results/sweep.csv``); this module makes it.
 Every point of ``GRID`` is trained by one recipe (``votes.train_vote``) on the 60,000
 training digits and measured on all 10,000 test digits, for both readouts (soft and hard
 vote) of the same voters: clean accuracy with its Wilson interval, the median certified
@@ -102,7 +102,7 @@ class Budget:
 
 def measure(model: votes.GroupVote, x: torch.Tensor, y: torch.Tensor, x_attack: torch.Tensor,
             y_attack: torch.Tensor, *, max_pixels: int = 40, seed: int = 0) -> dict:
-    """One readout's figures (see the module docstring) for ``model`` as it is now. Notebook 09."""
+    """One readout's figures (see the module docstring) for ``model`` as it is now. Notebook 10."""
     start = time.perf_counter()
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + 500]).argmax(1) for i in range(0, len(x), 500)])
@@ -144,7 +144,7 @@ COLUMNS = (["key", "grouping", "group_size", "repetitions", "shared", "hidden", 
 
 
 def run_point(point: Point, budget: Budget = Budget(), *, progress: bool = False) -> list[dict]:
-    """Train ``point`` (``votes.train_vote``) and measure both readouts: two rows. Notebook 09."""
+    """Train ``point`` (``votes.train_vote``) and measure both readouts: two rows. Notebook 10."""
     x, y = load_dataset("mnist", "train", source="bundled", verbose=False)
     x_test, y_test = load_dataset("mnist", "test", source="bundled", verbose=False)
     x_test, y_test = x_test[: budget.test_digits], y_test[: budget.test_digits]
@@ -168,7 +168,7 @@ def run_point(point: Point, budget: Budget = Budget(), *, progress: bool = False
 
 
 def read(path: Path | None = None) -> list[dict]:
-    """The rows of a sweep table (numbers as floats where they parse). Notebook 09."""
+    """The rows of a sweep table (numbers as floats where they parse). Notebook 10."""
     path = Path(path) if path is not None else digits.results_dir() / "sweep.csv"
     if not path.exists():
         return []
@@ -191,7 +191,7 @@ def examples_path(path: Path) -> Path:
 def examples(path: Path | None = None) -> dict:
     """``{key|readout: [example, ...]}``: for the first ``EXAMPLES`` attacked digits of each
     point, the certified pixels and the cheapest attack found (its changed pixels and their
-    new values, and the class it reads as). Notebook 09's widget draws them."""
+    new values, and the class it reads as). Notebook 10's widget draws them."""
     path = examples_path(Path(path) if path is not None else digits.results_dir() / "sweep.csv")
     return json.loads(path.read_text()) if path.exists() else {}
 

@@ -33,7 +33,7 @@ def check_targets(y: object, batch: int, name: str = "y", tol: float = 1e-4) -> 
 
     Class indices: a long tensor ``[batch]`` (``checks.check_labels``). Soft targets: a
     float tensor ``[batch, classes]`` with values in [0,1] and rows summing to 1 within
-    ``tol``. Notebook 06 trains on soft targets.
+    ``tol``. Notebook 07 trains on soft targets.
     """
     if not (isinstance(y, torch.Tensor) and y.is_floating_point() and y.dim() == 2):
         check_labels(y, batch, name)
@@ -70,8 +70,8 @@ def fit(
 
     ``y`` is either class indices (long ``[B]``) or soft targets (float ``[B, classes]``,
     each row a probability distribution, e.g. from ``helpers.data.soft_labels``); soft
-    targets use the probability form of ``cross_entropy`` (notebook 06). ``loss_fn(logits, y)``
-    replaces cross-entropy (the Lipschitz CNN's margin loss, notebook 05).
+    targets use the probability form of ``cross_entropy`` (notebook 07). ``loss_fn(logits, y)``
+    replaces cross-entropy (the Lipschitz CNN's margin loss, notebook 06).
     """
     check_images(x)
     soft = check_targets(y, len(x))

@@ -1,5 +1,5 @@
 """A fixed-wiring vote: many voters, each reading only its own group of pixels, and the
-exact certificate of its hard vote. Taught in notebook 09 (the wiring sweep); the bundled
+exact certificate of its hard vote. Taught in notebook 10 (the wiring sweep); the bundled
 ``l0_vote`` is one.
 
 ``GroupVote`` takes a grouping (``groupings.groups``: boolean ``[M, N]``) and builds M
@@ -10,7 +10,7 @@ voters. Each voter is a small MLP that sees only the pixels of its group:
   vector per pixel times the pixel's value plus a second weight vector per pixel: that is
   exactly a linear layer on the image masked to the group, stacked with the mask itself
   as a second channel. Every voter learns from every digit.
-* ``shared=False``: an independent MLP per voter (the essay's 2N-output net, notebook 07).
+* ``shared=False``: an independent MLP per voter (the essay's 2N-output net, notebook 08).
 
 The wiring is fixed: a pixel outside voter j's group cannot reach voter j. So if k pixels
 change, only the voters whose groups hold one of them can change their vote.
@@ -47,7 +47,7 @@ class GroupVote(nn.Module):
     docstring. Maps ``[B, 1, 28, 28]`` in [0, 1] to ``[B, 10]`` scores: the soft vote's
     log-probabilities, or for the hard vote the vote counts plus half the soft vote's
     probability (so the argmax is the class with most votes, a tie going to the soft vote's
-    favourite, and attacks still get a gradient). Notebook 09."""
+    favourite, and attacks still get a gradient). Notebook 10."""
 
     def __init__(self, mask: torch.Tensor, *, hidden: Sequence[int] = (256,), shared: bool = True,
                  readout: str = "hard", seed: int = 0) -> None:
@@ -147,7 +147,7 @@ class VoterLogits(nn.Module):
     """Calling it gives a ``GroupVote``'s voter logits node-major ``[V, 10, B]``, for
     ``train.fit`` with ``routing.node_loss`` (every voter trained as a classifier of its
     own). While training, a shared network sees ``voters_per_batch`` voters drawn at random
-    for each batch (every voter for independent ones). Shares the vote's weights. Notebook 09."""
+    for each batch (every voter for independent ones). Shares the vote's weights. Notebook 10."""
 
     def __init__(self, vote: GroupVote, voters_per_batch: int | None = None, seed: int = 0) -> None:
         super().__init__()
@@ -163,7 +163,7 @@ class VoterLogits(nn.Module):
 
 
 class SoftSurrogate(nn.Module):
-    """A surrogate of a ``GroupVote`` for adaptive attacks (notebook 10, the scoreboard): the mean, over voters,
+    """A surrogate of a ``GroupVote`` for adaptive attacks (notebook 11, the scoreboard): the mean, over voters,
     of each voter's class log-probabilities, whose gradient does not vanish where the voters
     agree (the hard vote's counts have none). An attack follows it; success is judged on the
     vote itself. Shares the vote's weights."""
@@ -182,7 +182,7 @@ def train_vote(mask: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, shared: 
                hidden: Sequence[int] = (32,), epochs: int = 4, noise: float = 0.0, lr: float = 1e-2,
                batch_size: int = 128, voters_per_batch: int = 32, readout: str = "hard", seed: int = 0,
                progress: bool = True) -> tuple[GroupVote, dict]:
-    """The one recipe of the wiring sweep (notebook 09) and of ``l0_vote``: a ``GroupVote`` on
+    """The one recipe of the wiring sweep (notebook 10) and of ``l0_vote``: a ``GroupVote`` on
     ``mask``, every voter trained as a classifier of its own (``routing.node_loss``) with
     Adam and a one-cycle learning rate peaking at ``lr`` (``train.fit``), salt-and-pepper
     noise on a fraction ``noise`` of the pixels (``data.salt_and_pepper``; 0 for none).
@@ -207,7 +207,7 @@ def train_vote(mask: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, shared: 
 def hard_vote_certificate(votes: torch.Tensor, uncertain: torch.Tensor, mask: torch.Tensor,
                           top: torch.Tensor) -> torch.Tensor:
     """The certified pixels of a hard vote, in exact integer arithmetic (long ``[B]``).
-    Notebook 09.
+    Notebook 10.
 
     ``votes`` ``[B, M]``: each voter's class; ``uncertain`` ``[B, M]``: voters whose two
     best logits are too close to trust (treated as already turned against the vote);
@@ -254,7 +254,7 @@ def certified_pixels(model: GroupVote, x: torch.Tensor, *, tolerance: float = 1e
     ``routing.soft_vote_certificate`` from the voters' probabilities in float64, ``tolerance``
     taken off every margin. ``readout``, if given, must be the model's own: a hard-vote
     certificate of a soft vote (or the reverse) would certify a model that is not there.
-    Notebook 09."""
+    Notebook 10."""
     if not isinstance(model, GroupVote):
         raise TypeError(f"model must be a GroupVote, got {type(model).__name__}")
     if readout is not None and check_choice(readout, "readout", READOUTS) != model.readout:
@@ -280,7 +280,7 @@ def certified_pixels(model: GroupVote, x: torch.Tensor, *, tolerance: float = 1e
 
 
 def voter_accuracy(model: GroupVote, x: torch.Tensor, y: torch.Tensor, batch_size: int = 250) -> float:
-    """The mean, over voters and digits, of a single voter being right. Notebook 09."""
+    """The mean, over voters and digits, of a single voter being right. Notebook 10."""
     right = total = 0
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
@@ -292,7 +292,7 @@ def voter_accuracy(model: GroupVote, x: torch.Tensor, y: torch.Tensor, batch_siz
 
 def multiply_adds(model: GroupVote) -> int:
     """Multiply-adds per digit: every voter's first layer on its own pixels (and, shared, the
-    mask channel's sum), then its hidden layers. Notebook 09."""
+    mask channel's sum), then its hidden layers. Notebook 10."""
     pixels = int(model.mask.sum())
     m = model.n_voters
     if model.shared:

@@ -332,7 +332,7 @@ def l0_budget_widget(
 
 def attack_direction(model: nn.Module, image: torch.Tensor, label: int, *, reach: float = 3.0) -> torch.Tensor:
     """A unit L2 direction from ``image`` towards an adversarial example: PGD-L2 with budget
-    ``reach`` (40 steps, 3 runs, seed 0), normalised. Notebook 05 walks along it."""
+    ``reach`` (40 steps, 3 runs, seed 0), normalised. Notebook 06 walks along it."""
     from .attacks import pgd
 
     check_images(image)
@@ -357,7 +357,7 @@ def walk_figure(
     the image there, the class probabilities, and the probability of ``label`` along the
     whole walk with the current point marked. With ``bound`` (an upper bound on the
     Lipschitz constant of the logits), the essay's criterion is drawn too: the
-    probability may fall at most ``bound / 2`` per unit of L2. Notebook 05.
+    probability may fall at most ``bound / 2`` per unit of L2. Notebook 06.
 
     The walk is clamped to [0, 1] pixel by pixel, so past the box it bends; its distance is
     measured along the line before clamping.
@@ -401,7 +401,7 @@ def walk_widget(
     distance: float = 1.0,
 ):
     """A distance slider (0 to ``reach``) that redraws ``walk_figure`` along the attack
-    direction of ``attack_direction`` (computed once, here). Notebook 05."""
+    direction of ``attack_direction`` (computed once, here). Notebook 06."""
     import ipywidgets as widgets
 
     direction = attack_direction(model, image, label, reach=reach)
@@ -417,7 +417,7 @@ def walk_widget(
 
 
 ZOOM_RANGE = (0.2, 5.0)
-"""The zoom factors ``zoom_figure`` and ``zoom_widget`` cover by default: far away to close-up. Notebook 06."""
+"""The zoom factors ``zoom_figure`` and ``zoom_widget`` cover by default: far away to close-up. Notebook 07."""
 
 
 def zoom_figure(
@@ -432,7 +432,7 @@ def zoom_figure(
     the zoomed image, the model's class probabilities, and the certainty of ``label`` over a
     range of zoom factors (log scale) with the current factor marked. For comparison the
     soft-label schedule is drawn too: the probability ``data.soft_labels`` gives the true
-    class, ``c + (1 - c) / 10`` with ``c = data.zoom_certainty(factor)``. Notebook 06.
+    class, ``c + (1 - c) / 10`` with ``c = data.zoom_certainty(factor)``. Notebook 07.
 
     ``factors`` are the zoom factors of the curve (default: 41 log-spaced from 0.2 to 5).
     ``image`` (``[1,1,28,28]``) is not modified.
@@ -487,7 +487,7 @@ def zoom_figure(
 
 def zoom_widget(model: nn.Module, image: torch.Tensor, label: int, *, factor: float = 1.0):
     """A zoom slider on a log scale (0.2 to 5, starting at ``factor``) that redraws
-    ``zoom_figure``; it redraws when the slider is let go. Notebook 06."""
+    ``zoom_figure``; it redraws when the slider is let go. Notebook 07."""
     import math
 
     import ipywidgets as widgets
@@ -518,7 +518,7 @@ def sweep_digit_figure(row: dict, example: dict, image: torch.Tensor, label: int
     """One point of the wiring sweep on one digit: the digit, the cheapest attack the course's
     L0 attacks found on it (changed pixels ringed: red made brighter, blue darker) and the
     certificate. ``row`` is a row of ``sweep.read()``, ``example`` one of its
-    ``sweep.examples()``. Notebook 09."""
+    ``sweep.examples()``. Notebook 10."""
     check_images(image)
     adv = image.clone().view(-1)
     adv[example["changed"]] = torch.tensor(example["values"], dtype=adv.dtype)
@@ -545,7 +545,7 @@ def sweep_digit_figure(row: dict, example: dict, image: torch.Tensor, label: int
 
 def sweep_widget(rows: list[dict], shown: dict, images: torch.Tensor, labels: torch.Tensor, *, digit: int = 0):
     """A slider along the sweep's frontier (``rows``, ordered by clean accuracy) and one over
-    the digits kept with each point; redraws ``sweep_digit_figure``. Notebook 09."""
+    the digits kept with each point; redraws ``sweep_digit_figure``. Notebook 10."""
     import ipywidgets as widgets
 
     options = [(_sweep_label(r), i) for i, r in enumerate(rows)]

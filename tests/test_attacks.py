@@ -522,7 +522,7 @@ def test_module_has_no_side_effects_on_import():
 
 
 # ----------------------------------------------------------------------------
-# the gradient-free L2 attack (notebook 05)
+# the gradient-free L2 attack (notebook 06)
 # ----------------------------------------------------------------------------
 
 
@@ -559,7 +559,7 @@ def test_square_l2_bad_inputs(cnn, test_split):
 
 
 # ----------------------------------------------------------------------------
-# the gradient-free Linf attack (notebook 07)
+# the gradient-free Linf attack (notebook 08)
 # ----------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Notebook 06: the zoom widget's figure and the retrained "cnn_augmented" checkpoint."""
+"""Notebook 07: the zoom widget's figure and the retrained "cnn_augmented" checkpoint."""
 from __future__ import annotations
 
 import matplotlib

@@ -1,4 +1,4 @@
-"""helpers.stats: the intervals and paired tests behind notebook 10's verdicts.
+"""helpers.stats: the intervals and paired tests behind notebook 11's verdicts.
 
 scipy is not installed in the course environment, so the references here are values
 computed by hand from the published formulas (written out independently of the module,
@@ -537,4 +537,4 @@ def test_module_is_self_contained():
     assert imported <= {"__future__", "math", "numbers", "collections", "statistics", "numpy", "torch"}
     for name in stats.__all__:
         doc = getattr(stats, name).__doc__
-        assert doc and "Notebook 10" in doc, name
+        assert doc and "Notebook 11" in doc, name

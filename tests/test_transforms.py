@@ -1,4 +1,4 @@
-"""helpers.data transforms of notebook 06 (zoom, the certainty schedule, soft labels, mosaics,
+"""helpers.data transforms of notebook 07 (zoom, the certainty schedule, soft labels, mosaics,
 foreground on a background) and helpers.train.fit on soft targets.
 
 Synthetic "digits" of constant brightness (class c has every pixel at (c + 1) / 11) let the

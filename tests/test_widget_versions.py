@@ -245,7 +245,7 @@ def check_walk(fig: Figure, model: torch.nn.Module, image: torch.Tensor, label: 
 
 
 def test_walk_widget(test_split) -> None:
-    """Notebook 05: the distance slider walks along the attack direction of the Lipschitz CNN."""
+    """Notebook 06: the distance slider walks along the attack direction of the Lipschitz CNN."""
     lip = models.load_pretrained("lipschitz_cnn")
     bound = certainty.lipschitz_upper_bound(lip)
     x, y = test_split
@@ -271,7 +271,7 @@ def check_zoom(fig: Figure, model: torch.nn.Module, image: torch.Tensor, label: 
 
 
 def test_zoom_widget(digit) -> None:
-    """Notebook 06: the log-scale zoom slider's value is the factor itself, in both versions."""
+    """Notebook 07: the log-scale zoom slider's value is the factor itself, in both versions."""
     augmented = models.load_pretrained("cnn_augmented")
     image, label = digit
     w = widgets.zoom_widget(augmented, image, label, factor=0.5)
@@ -281,7 +281,7 @@ def test_zoom_widget(digit) -> None:
 
 
 def test_sweep_widget() -> None:
-    """Notebook 09: the frontier slider and the digit slider redraw a point's certificate and
+    """Notebook 10: the frontier slider and the digit slider redraw a point's certificate and
     its cheapest attack, which changes exactly the recorded pixels."""
     rows = sweep.frontier(sweep.read())
     if not rows:

@@ -1,8 +1,8 @@
 """Adversarial attacks, one module per family, every one re-checked before it returns.
 
 * ``helpers.attacks.gradient``: ``fgsm`` and ``pgd`` (Linf and L2), taught in notebook 02;
-* ``helpers.attacks.square``: the gradient-free square attacks ``square_l2`` (notebook 05)
-  and ``square_linf`` (behind the robust accuracies of notebooks 07-10);
+* ``helpers.attacks.square``: the gradient-free square attacks ``square_l2`` (notebook 06)
+  and ``square_linf`` (behind the robust accuracies of notebooks 08-11);
 * ``helpers.attacks.l0``: the few-pixel (L0) attacks ``l0_attack`` and ``min_pixels``,
   taught in notebook 03;
 * ``helpers.attacks.common``: what they share (``margin``, ``is_adversarial``,

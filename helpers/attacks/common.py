@@ -3,8 +3,8 @@
 Notebook 02 teaches ``margin`` (the margin loss) and ``is_adversarial`` (re-predicting every
 returned input); notebook 03 teaches ``changed_pixels`` (the L0 distance); ``recheck`` is the
 check METHODOLOGY.md asks for on every adversarial input (in [0,1], inside its budget,
-re-predicted), run by ``helpers.robustness`` (notebooks 07-10) and ``helpers.caper``
-(notebooks 02 and 09).
+re-predicted), run by ``helpers.robustness`` (notebooks 08-11) and ``helpers.caper``
+(notebooks 02 and 11).
 
 Conventions shared by every attack here:
 
@@ -199,7 +199,7 @@ def recheck(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Ten
     Returns a bool tensor ``[B]``, True where the attack *failed* on that image: the model
     still reads the true class ``y`` (untargeted), or does not yet read the target ``y``
     (``targeted=True``). So ``recheck(...).float().mean()`` is the robust accuracy of an
-    untargeted attack. Notebooks 02 and 07-09 (through ``helpers.caper`` and
+    untargeted attack. Notebooks 02 and 08-11 (through ``helpers.caper`` and
     ``helpers.robustness``).
     """
     if not callable(model):

@@ -3,7 +3,7 @@
 ``l0_attack`` changes at most ``max_pixels`` pixels per image, by a greedy search guided
 by the gradient (``"greedy"``) or a gradient-free random search over pixel sets
 (``"random_search"``, Sparse-RS style); ``min_pixels`` asks both for the fewest pixels
-each image needs. ``helpers.robustness.pixels_needed`` (notebooks 07-10) builds on
+each image needs. ``helpers.robustness.pixels_needed`` (notebooks 08-11) builds on
 ``min_pixels``. The conventions of every attack are in ``helpers.attacks.common``.
 """
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The square attacks: gradient-free random search with square patches, in an L2 or an
 Linf ball intersected with [0,1] (Andriushchenko et al. 2020).
 
-Notebook 05 teaches ``square_l2`` (an attack a masked gradient cannot stop) and
-notebook 06 uses it; ``helpers.robustness`` runs both, ``square_linf`` and ``square_l2``,
-as the gradient-free half of every robust accuracy (notebooks 07-10). The conventions of
+Notebook 06 teaches ``square_l2`` (an attack a masked gradient cannot stop) and
+notebook 07 uses it; ``helpers.robustness`` runs both, ``square_linf`` and ``square_l2``,
+as the gradient-free half of every robust accuracy (notebooks 08-11). The conventions of
 every attack are in ``helpers.attacks.common``.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def square_l2(
 ) -> torch.Tensor:
     """A gradient-free attack in the L2 ball of radius ``eps`` (with [0,1]): random search
     with square patches, in the spirit of the L2 Square Attack (Andriushchenko et al. 2020).
-    Notebook 05.
+    Notebook 06.
 
     Only the model's outputs are used, so a gradient that misleads (masked, or shattered
     by a non-differentiable layer) cannot protect the model from it. Per example it keeps a
@@ -104,7 +104,7 @@ def square_linf(
 ) -> torch.Tensor:
     """A gradient-free attack in the Linf ball of radius ``eps`` (with [0,1]): random search
     over the ball's corners with square patches, in the spirit of the Linf Square Attack
-    (Andriushchenko et al. 2020). Notebook 07.
+    (Andriushchenko et al. 2020). Notebook 08.
 
     Per example it keeps a perturbation of +-eps in every pixel and, each iteration, gives a
     random square (side shrinking from 14 to 1 pixels over the run) one random sign, keeping
