@@ -96,3 +96,15 @@ def test_a_check_that_cannot_fail_is_caught():
     assert not any("selfcheck.no_such_check(" in s for s in sources.values())
     with pytest.raises(pytest.fail.Exception):
         test_every_check_is_fed_a_wrong_answer_by_a_test("no_such_check")
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_every_check_rejects_an_answer_that_is_not_a_function(name):
+    """A learner who passes a number, or forgets to fill in the stub, is told so, not crashed."""
+    check = getattr(selfcheck, name)
+    for not_a_function in (None, 3, "answer"):
+        try:
+            check(not_a_function)
+        except AssertionError:
+            continue
+        pytest.fail(f"selfcheck.{name}({not_a_function!r}) did not reject it")

@@ -121,20 +121,26 @@ def _diagnose(got: torch.Tensor, want: torch.Tensor, x_adv: torch.Tensor, x: tor
                          "around x, then clamp to [0, 1]")
 
 
+def _check_step(answer: Callable[..., torch.Tensor], norm: str) -> str:
+    """Run ``answer`` on every hand-made case of ``norm`` and compare it with the reference step."""
+    if not callable(answer):
+        raise AssertionError(f"pass your function itself, not {type(answer).__name__}")
+    reference, atol = {"linf": (_linf_reference, 1e-6), "l2": (_l2_reference, 1e-5)}[norm]
+    for what, x_adv, x, grad, alpha, eps in _cases(norm):
+        want = reference(x_adv, x, grad, alpha, eps)
+        got = _ask(answer, x_adv, x, grad, alpha, eps, what)
+        if not torch.allclose(got, want, atol=atol):
+            _diagnose(got, want, x_adv, x, grad, alpha, eps, norm, what)
+    return "correct"
+
+
 def pgd_linf_step(answer: Callable[..., torch.Tensor]) -> str:
     """Notebook 02, exercise 1: ``answer(x_adv, x, grad, alpha, eps)`` must return one PGD-Linf
     step, ``clamp(clip(x_adv + alpha * sign(grad), x - eps, x + eps), 0, 1)``: up the loss by
     ``alpha`` along the sign of its gradient, back into the Linf ball of radius ``eps`` around
     the clean ``x``, then into [0, 1]. Checked against that computation on hand-made batches
     (pixels near 0 and 1, iterates on the edge of the ball, gradients of all sizes, a zero one)."""
-    if not callable(answer):
-        raise AssertionError(f"pass your function itself, not {type(answer).__name__}")
-    for what, x_adv, x, grad, alpha, eps in _cases("linf"):
-        want = _linf_reference(x_adv, x, grad, alpha, eps)
-        got = _ask(answer, x_adv, x, grad, alpha, eps, what)
-        if not torch.allclose(got, want, atol=1e-6):
-            _diagnose(got, want, x_adv, x, grad, alpha, eps, "linf", what)
-    return "correct"
+    return _check_step(answer, "linf")
 
 
 def pgd_l2_step(answer: Callable[..., torch.Tensor]) -> str:
@@ -143,11 +149,4 @@ def pgd_l2_step(answer: Callable[..., torch.Tensor]) -> str:
     norm per image), then, if the change from the clean ``x`` is longer than ``eps``, scale it
     back to length ``eps``, then clamp to [0, 1] (clamping only moves pixels towards ``x``, so
     the result stays in the ball). Checked against that computation on hand-made batches."""
-    if not callable(answer):
-        raise AssertionError(f"pass your function itself, not {type(answer).__name__}")
-    for what, x_adv, x, grad, alpha, eps in _cases("l2"):
-        want = _l2_reference(x_adv, x, grad, alpha, eps)
-        got = _ask(answer, x_adv, x, grad, alpha, eps, what)
-        if not torch.allclose(got, want, atol=1e-5):
-            _diagnose(got, want, x_adv, x, grad, alpha, eps, "l2", what)
-    return "correct"
+    return _check_step(answer, "l2")
