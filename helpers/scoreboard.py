@@ -71,9 +71,9 @@ class Settings:
     out (``--quick``)."""
 
     dense: int = 500
-    sparse: int = 100
+    sparse: int = 200
     max_pixels: int = 40
-    caper: int = 30
+    caper: int = 200
     seed: int = 0
     square_iterations: int = 1000
     autoattack: bool = True
