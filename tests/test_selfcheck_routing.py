@@ -107,9 +107,3 @@ def test_reach_through_layers_accepts_the_right_answer():
 def test_reach_through_layers_rejects_wrong_answers(wrong):
     with pytest.raises(AssertionError):
         selfcheck.reach_through_layers(wrong)
-
-
-@pytest.mark.parametrize("check", [selfcheck.simple_vote_certificate, selfcheck.reach_through_layers])
-def test_routing_self_checks_reject_a_non_function(check):
-    with pytest.raises(AssertionError, match="function"):
-        check(3)
