@@ -405,7 +405,7 @@ def plot_pixels_vs_outputs(
         shift = (k - (len(quartiles) - 1) / 2) * 0.15
         ax.errorbar(ms_arr + shift, q[:, 1], yerr=[q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]], marker=marker,
                     capsize=3, label=f"{name}: median and quartiles")
-    ax.plot(ms_arr, ms_arr, "k--", label="y = m (linear-region count)")
+    ax.plot(ms_arr, ms_arr, "k--", label="y = m (the linear-region count: enough, not needed)")
     ax.axhline(max_pixels, color="tab:gray", linestyle=":", label=f"search budget ({max_pixels} pixels)")
     ax.set_xticks(ms)
     ax.set_ylim(0, max_pixels + 2)
