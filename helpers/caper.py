@@ -138,6 +138,7 @@ def glasses(
     batch_size: int = 500,
     seed: int | None = 0,
     generator: torch.Generator | None = None,
+    add_only: bool = False,
 ) -> torch.Tensor:
     """One perturbation ``delta`` (``[1,1,28,28]``), zero outside ``mask``, that makes
     *all* images in ``x`` read as ``target`` once worn: ``apply_glasses(x, delta)``.
@@ -146,6 +147,8 @@ def glasses(
     are an object put on, so by default nothing bounds them: ``delta`` ranges over
     [-1, 1], which lets a pixel of the band become anything in [0,1] (the same value
     on every image where ``delta`` is +-1). ``eps`` bounds ``delta`` in Linf instead.
+    ``add_only=True`` keeps ``delta`` in [0, bound]: marks that only brighten (ink is white
+    in MNIST), the control of notebook 02 for glasses that work by erasing strokes.
     Optimised by signed-gradient ascent on the mean objective (``loss="ce"``: mean
     target log-probability; ``"margin"``: mean target margin, capped at 1 so that
     images already fooled stop pulling), with a step size that decays linearly from
@@ -164,6 +167,9 @@ def glasses(
     check_choice(loss, "loss", LOSSES)
     steps = check_int(steps, "steps", 0)
     check_int(batch_size, "batch_size")
+    if not isinstance(add_only, bool):
+        raise TypeError(f"add_only must be True or False, got {add_only!r}")
+    low = 0.0 if add_only else -bound
     step_size = bound / 10 if step_size is None else check_nonnegative(step_size, "step_size")
     delta = torch.zeros(1, *IMAGE_SHAPE, dtype=x.dtype, device=x.device)
     if bound == 0 or steps == 0:
@@ -187,9 +193,9 @@ def glasses(
                 obj = obj.clamp(max=1.0)
             (grad,) = torch.autograd.grad(obj.mean(), d)
         size = step_size * (1 - step / steps)
-        delta = ((delta + size * grad.sign()) * maskf).clamp(-bound, bound)
+        delta = ((delta + size * grad.sign()) * maskf).clamp(low, bound)
     delta = delta.detach()
-    if delta.abs().amax() > bound or (delta * ~mask).abs().amax() > 0:
+    if delta.abs().amax() > bound or delta.amin() < low or (delta * ~mask).abs().amax() > 0:
         raise RuntimeError("glasses left their mask or their bound")
     return delta
 
@@ -273,7 +279,8 @@ def glasses_for(
     Optimise it on the CEO's *training* images and measure it on held-out ones with
     :func:`glasses_success`. A thin wrapper of :func:`glasses` with defaults chosen
     in notebook 02 (100 steps on random minibatches of 200 images, the capped margin loss);
-    ``kwargs`` go to it (``eps`` bounds the marks in Linf, ``step_size``, ``generator``).
+    ``kwargs`` go to it (``eps`` bounds the marks in Linf, ``step_size``, ``generator``,
+    ``add_only``).
     Checks that the result is zero outside the mask. Notebooks 02 and 11.
     """
     model = _check_model(model)

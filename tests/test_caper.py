@@ -77,6 +77,18 @@ def test_glasses_are_zero_outside_the_mask_and_success_is_rechecked(cnn, cast, c
         assert 0.0 <= rate <= 1.0
 
 
+def test_add_only_glasses_only_brighten(cnn, cast, ceo_train):
+    """``add_only=True``: marks in [0, 1], so worn glasses never darken a pixel; the full glasses
+    of the same run do darken some (else the control would test nothing)."""
+    _, ceo_test = cast
+    full = caper.glasses_for(cnn, ceo_train, steps=10, batch_size=32)
+    added = caper.glasses_for(cnn, ceo_train, steps=10, batch_size=32, add_only=True)
+    assert (full < 0).any() and (added >= 0).all() and (added > 0).any()
+    assert (apply_glasses(ceo_test, added) >= ceo_test).all()
+    with pytest.raises(TypeError, match="add_only"):
+        caper.glasses_for(cnn, ceo_train, steps=1, add_only="yes")
+
+
 def test_no_glasses_fool_nobody(cnn, cast):
     _, ceo_test = cast
     assert caper.glasses_success(cnn, torch.zeros(1, 1, 28, 28), ceo_test) == pytest.approx(
