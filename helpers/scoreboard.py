@@ -38,7 +38,7 @@ from .env import resolve_device
 from .train import predict
 
 __all__ = ["MODELS", "VOTE_MODELS", "LINF", "L2", "CERT_L2", "L0", "Settings", "DEFAULT", "QUICK", "results_dir",
-           "autoattack_task", "course_task", "adaptive_task", "l0_task", "l0_check_task", "certificate_task", "summary_task", "tasks",
+           "autoattack_task", "course_task", "adaptive_task", "l0_task", "l0_check_task", "l2_check_task", "l2_check_counts", "certificate_task", "task_config", "stale_tasks", "summary_task", "tasks",
            "robust_digits", "pixels_digits", "row_of", "caper_replay", "caper_rates", "scoreboard", "header", "read",
            "compare", "write", "merge", "main"]
 
@@ -65,17 +65,16 @@ class Settings:
     """Sample sizes: ``dense`` test digits for the Linf and L2 attacks and certificates,
     ``sparse`` for the L0 attacks (slower), each searched up to ``max_pixels`` pixels.
     The digits are the first of one fixed shuffle of the test split (``seed``). The course's
-    own square attacks run ``square_iterations`` queries on the board (1,000, to keep the
-    board near 90 minutes on two cores; AutoAttack's own Square attack, with the paper's
-    5,000 queries, runs on every digit beside them); ``autoattack=False`` leaves AutoAttack
-    out (``--quick``)."""
+    own square attacks run ``square_iterations`` queries on the board: the Square Attack
+    paper's 5,000 (``robustness.SQUARE_ITERATIONS``), as AutoAttack's own Square attack does
+    beside them; ``autoattack=False`` leaves AutoAttack out (``--quick``)."""
 
     dense: int = 500
     sparse: int = 200
     max_pixels: int = 40
     caper: int = 200
     seed: int = 0
-    square_iterations: int = 1000
+    square_iterations: int = robustness.SQUARE_ITERATIONS
     autoattack: bool = True
 
     def __post_init__(self) -> None:
@@ -155,8 +154,38 @@ def _load(name: str, device: str) -> tuple[nn.Module, nn.Module]:
     return model, (model if dev.type == "cpu" else models.OnDevice(model, dev))
 
 
-def _attack_settings(settings: Settings, **extra) -> dict:
-    return {"n": settings.dense, "seed": settings.seed, **extra}
+def task_config(function: Callable, args: tuple, settings: Settings) -> dict:
+    """The settings a task's per-digit file is stored with (``digits.save``) and resumed by:
+    what it ran (sample, budgets, the attacks in words). ``function`` is one of the task
+    functions, ``args`` its arguments as ``tasks`` lists them. Notebook 11."""
+    if function in (autoattack_task, course_task, adaptive_task):
+        norm, eps = args[1], args[2]
+        attack = {autoattack_task: lambda: autoattack.settings(),
+                  course_task: lambda: robustness.settings(norm, square_iterations=settings.square_iterations),
+                  adaptive_task: lambda: f"PGD on the softened vote ({robustness.PGD}), judged on the vote"}[function]()
+        return {"n": settings.dense, "seed": settings.seed, "norm": norm, "eps": eps, "attack": attack}
+    if function is l0_task:
+        return {"n": settings.sparse, "seed": settings.seed, "max_pixels": settings.max_pixels,
+                "attack": robustness.settings("l0"), "target": "(y + 1) % 10" if args[1] else None}
+    if function is l0_check_task:
+        return {"n": int(round(L0_CHECK * settings.dense)), "seed": settings.seed, "attack": robustness.settings("l0")}
+    if function is l2_check_task:
+        return {"n": int(round(L2_CHECK * settings.dense)), "from": settings.dense, "seed": settings.seed,
+                "budgets": list(L2), "attack": robustness.settings("l2", square_iterations=settings.square_iterations),
+                "autoattack": autoattack.settings() if settings.autoattack else None}
+    if function is certificate_task:
+        return {"n": settings.dense, "seed": settings.seed}
+    if function is summary_task:
+        return {"caper": settings.caper}
+    raise ValueError(f"not a scoreboard task: {function!r}")
+
+
+def stale_tasks(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> list[str]:
+    """The tasks of ``name`` whose per-digit file is on disk but was made with other settings
+    than ``settings`` (a board assembled from them would misstate its own header). Notebook 11."""
+    return [_task_name(f, a) for f, a in tasks(name, settings)
+            if digits.path(name, _task_name(f, a), folder).is_file()
+            and not digits.done(name, _task_name(f, a), task_config(f, a, settings), folder)]
 
 
 def _attack_correct(name: str, task: str, config: dict, model: nn.Module,
@@ -184,7 +213,7 @@ def autoattack_task(name: str, norm: str, eps: float, settings: Settings = DEFAU
     reads correctly, at ``eps`` in ``norm``; each output re-checked (``attacks.recheck``).
     Per digit: ``correct``, ``robust`` (0/1), ``index`` (test-set positions). Notebook 11."""
     task = f"autoattack_{norm}_{eps}"
-    config = _attack_settings(settings, norm=norm, eps=eps, attack=autoattack.settings())
+    config = task_config(autoattack_task, (name, norm, eps), settings)
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     model, attacked = _load(name, device)
@@ -197,8 +226,7 @@ def course_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT, 
     """The course's own attacks (``robustness.robust_flags``: PGD, then the square attack on
     what PGD left) on the dense sample. Per digit: ``correct``, ``pgd``, ``robust``. Notebook 11."""
     task = f"course_{norm}_{eps}"
-    config = _attack_settings(settings, norm=norm, eps=eps,
-                              attack=robustness.settings(norm, square_iterations=settings.square_iterations))
+    config = task_config(course_task, (name, norm, eps), settings)
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     start = time.perf_counter()
@@ -218,8 +246,7 @@ def adaptive_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT
     does not vanish where the outputs agree), success judged on the real vote
     (``attacks.recheck`` with the vote net itself). Per digit: ``correct``, ``robust``. Notebook 11."""
     task = f"adaptive_{norm}_{eps}"
-    config = _attack_settings(settings, norm=norm, eps=eps,
-                              attack=f"PGD on the softened vote ({robustness.PGD}), judged on the vote")
+    config = task_config(adaptive_task, (name, norm, eps), settings)
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     model, _ = _load(name, device)
@@ -234,8 +261,7 @@ def l0_task(name: str, targeted: bool, settings: Settings = DEFAULT, *, device: 
     targeted at class (y + 1) mod 10 (Shamir et al.'s claim is about targeted examples).
     Per digit: ``pixels`` (inf: not found within ``max_pixels``). Notebook 11."""
     task = "l0_targeted" if targeted else "l0"
-    config = {"n": settings.sparse, "seed": settings.seed, "max_pixels": settings.max_pixels,
-              "attack": robustness.settings("l0"), "target": "(y + 1) % 10" if targeted else None}
+    config = task_config(l0_task, (name, targeted), settings)
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     start = time.perf_counter()
@@ -265,8 +291,8 @@ def l0_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu
     no more pixels than certified would be a broken proof. Per digit: ``correct``,
     ``certified``, ``pixels``. Notebooks 10 and 11."""
     task = "l0_check"
-    n = int(round(L0_CHECK * settings.dense))
-    config = {"n": n, "seed": settings.seed, "attack": robustness.settings("l0")}
+    config = task_config(l0_check_task, (name,), settings)
+    n = config["n"]
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     start = time.perf_counter()
@@ -281,12 +307,70 @@ def l0_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu
     return digits.load(name, task, folder)
 
 
+L2_CHECK = 2.0
+"""Digits of the board's sample on which a Lipschitz model's L2 certificate is attacked
+(``l2_check_task``), as a multiple of the dense sample: 1,000 for the board's 500. The first
+``dense`` are checked by the board's own attack tasks; the task attacks the certified digits
+among the rest, so that together at least 500 certified digits are attacked."""
+
+
+def l2_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu",
+                  folder: Path | None = None) -> dict:
+    """The L2 certificate (``certainty.certified_radius`` with the proven bound) attacked at
+    each of the board's L2 budgets: on the digits of positions ``dense`` to ``L2_CHECK`` times
+    ``dense`` of the board's sample that are read correctly and certified at that budget,
+    the course's attacks (``robustness.robust_flags``) and AutoAttack (where ``settings``
+    runs it), each output re-checked. A certified digit fooled there would be a broken proof.
+    Per digit: ``correct``, ``radius``; per budget ``certified_<eps>`` and ``robust_<eps>``
+    (1 robust, 0 fooled, -1 not attacked: not certified there). Notebooks 06 and 11."""
+    task = "l2_check"
+    config = task_config(l2_check_task, (name,), settings)
+    n = config["n"]
+    if digits.done(name, task, config, folder):
+        return digits.load(name, task, folder)
+    start = time.perf_counter()
+    model, attacked = _load(name, device)
+    x, y, idx = digits.sample(n, settings.seed)
+    x, y, idx = x[settings.dense:], y[settings.dense:], idx[settings.dense:]
+    correct = predict(model, x).argmax(1) == y
+    radius = certainty.certified_radius(model, x, _upper_bound(model))
+    values: dict = {"index": idx, "correct": correct.int(), "radius": radius}
+    for eps in L2:
+        certified = correct & (radius >= eps)
+        robust = torch.full((len(x),), -1, dtype=torch.long)
+        rows = certified.nonzero()[:, 0]
+        if len(rows):
+            flags = robustness.robust_flags(attacked, x[rows], y[rows], "l2", eps, seed=settings.seed,
+                                            square_iterations=settings.square_iterations)["robust"]
+            if settings.autoattack:
+                adv = autoattack.autoattack(attacked, x[rows], y[rows], "l2", eps, seed=settings.seed)
+                flags &= attacks.recheck(model, x[rows], adv, y[rows], norm="l2", budget=eps, name="AutoAttack")
+            robust[rows] = flags.long()
+        values[f"certified_{eps}"], values[f"robust_{eps}"] = certified.int(), robust
+    digits.save(name, task, config, values, seconds=round(time.perf_counter() - start, 1), folder=folder)
+    return digits.load(name, task, folder)
+
+
+def l2_check_counts(values: dict) -> tuple[int, int]:
+    """``(beaten, checked)`` of an ``l2_check_task`` record's values: certified digits that an
+    attack fooled at a budget they are certified at, and certified digits attacked. Notebook 11."""
+    beaten = checked = 0
+    for eps in L2:
+        on = torch.tensor(values[f"certified_{eps}"]).bool()
+        robust = torch.tensor(values[f"robust_{eps}"])
+        if (robust[on] < 0).any():
+            raise ValueError(f"a digit certified at L2 {eps} was not attacked")
+        beaten += int((on & (robust == 0)).sum())
+        checked += int(on.sum())
+    return beaten, checked
+
+
 def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | None = None) -> dict:
     """Certificates on the dense sample: the certified L2 radius (Lipschitz bound; NaN where
     the layers have none) and, for a vote readout, the certified pixels (inf never; -1 where
     there is no vote). Per digit: ``correct``, ``radius``, ``pixels``; and ``k_below``. Notebook 11."""
     task = "certificates"
-    config = {"n": settings.dense, "seed": settings.seed}
+    config = task_config(certificate_task, (name,), settings)
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     start = time.perf_counter()
@@ -307,7 +391,7 @@ def summary_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu"
     """What is not per digit of the sample: clean accuracy on all 10,000 test digits (per
     digit, for paired tests), parameters, multiply-adds, training time, the caper. Notebook 11."""
     task = "summary"
-    config = {"caper": settings.caper}
+    config = task_config(summary_task, (name,), settings)
     if digits.done(name, task, config, folder):
         return digits.load(name, task, folder)
     start = time.perf_counter()
@@ -337,13 +421,17 @@ def tasks(name: str, settings: Settings = DEFAULT) -> list[tuple]:
     out += [(certificate_task, (name,)), (summary_task, (name,))]
     if name in CHECKED_VOTES:
         out += [(l0_check_task, (name,))]
+    if name in CHECKED_LIPSCHITZ:
+        out += [(l2_check_task, (name,))]
     return out
 
 
 VOTE_MODELS = ("two_n", "layered", "l0_vote")
+"""The bundled vote readouts: the adaptive attack and the vote certificate apply to them."""
 CHECKED_VOTES = ("l0_vote",)
 """Votes whose certificate is also attacked at its own k on ``L0_CHECK`` digits (``l0_check_task``)."""
-"""The bundled vote readouts: the adaptive attack and the vote certificate apply to them."""
+CHECKED_LIPSCHITZ = ("lipschitz_cnn",)
+"""Lipschitz models whose L2 certificate is also attacked on ``L2_CHECK`` digits (``l2_check_task``)."""
 
 
 def _fraction(flags: Sequence[int | bool], prefix: str, row: dict) -> None:
@@ -440,6 +528,9 @@ def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) 
             on = kc >= 1
             beaten += int((on & (pc > 0) & (pc <= kc)).sum())
             checked += int(on.sum())
+    if name in CHECKED_LIPSCHITZ:
+        b, c = l2_check_counts(digits.load(name, "l2_check", folder)["values"])
+        beaten, checked = beaten + b, checked + c
     row["certificate_beaten"], row["certificates_checked"] = beaten, checked
     for key in ("caper_smudges", "caper_glasses", "parameters", "macs", "train_seconds"):
         row[key] = summary[key]
@@ -456,6 +547,8 @@ def _task_name(function: Callable, args: tuple) -> str:
         return "l0_targeted" if args[1] else "l0"
     if function is l0_check_task:
         return "l0_check"
+    if function is l2_check_task:
+        return "l2_check"
     return function.__name__.removesuffix("_task").replace("certificate", "certificates")
 
 
@@ -552,7 +645,10 @@ def header(settings: Settings | dict, rows: Sequence[dict] = ()) -> list[str]:
         "K below: the steepest logit-margin slope / sqrt(2) over the dense sample; K above: product of layer "
         "norms (none for routed layers). Certified L2: Lipschitz margin certificate with K above; certified L0: "
         "the vote certificate (vote readouts only). certificate_beaten: certified digits that an attack fooled "
-        "within the certified radius or pixel count (it must be 0), out of certificates_checked. Multiply-adds "
+        "within the certified radius or pixel count (it must be 0), out of certificates_checked: the dense "
+        f"sample, and for {', '.join(CHECKED_VOTES + CHECKED_LIPSCHITZ)} the certified digits among the first "
+        f"{round(L0_CHECK * settings.dense)} (L0, at each digit's k) or {round(L2_CHECK * settings.dense)} (L2, "
+        "at the L2 budgets: the course's attacks and AutoAttack) of the same shuffle. Multiply-adds "
         "per image, counted by torch's FlopCounterMode.",
         caper.settings(settings.caper),
     ]
@@ -686,6 +782,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     committed_settings, committed = read() if args.compare else ({}, [])  # before anything is rewritten
     start = time.perf_counter()
     if args.assemble:
+        stale = {name: found for name in args.models if (found := stale_tasks(name, settings))}
+        if stale:
+            raise SystemExit(f"made with other settings than {asdict(settings)}: {stale}; run them again "
+                             "(python -m helpers.scoreboard --models ...)")
         rows = [row_of(name, settings) for name in args.models]
     elif args.quick:
         import tempfile

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import pytest
 import torch
-from helpers import autoattack, data, digits, models, robustness, routing, scoreboard, votes
+from helpers import autoattack, certainty, data, digits, models, robustness, routing, scoreboard, votes
 from helpers.train import predict
 
 
@@ -21,6 +21,10 @@ def test_committed_board_has_every_model_and_its_settings(board):
     settings, rows = board
     assert settings == asdict(scoreboard.DEFAULT)
     assert settings["dense"] >= 500 and settings["sparse"] >= 200 and settings["caper"] >= 200
+    assert settings["square_iterations"] >= 5000  # the Square Attack paper's budget, as AutoAttack runs it
+    for row in rows:  # every certificate with a check of its own is attacked on >= 500 certified digits
+        if row["model"] in scoreboard.CHECKED_VOTES + scoreboard.CHECKED_LIPSCHITZ:
+            assert row["certificates_checked"] >= 500 and row["certificate_beaten"] == 0, row["model"]
     assert [r["model"] for r in rows] == list(scoreboard.MODELS)
     text = (scoreboard.results_dir() / "scoreboard.md").read_text()
     for row in rows:
@@ -264,3 +268,46 @@ def test_a_fixed_wiring_vote_on_the_board(tmp_path):
     for k, p, right in zip(check["certified"], check["pixels"], check["correct"]):
         assert k == 0 or not right or p == 0 or p > k  # no certified digit fooled within its certificate
     assert scoreboard.tasks("l0_vote", TINY)[-1][0] is scoreboard.l0_check_task
+
+
+def test_the_lipschitz_certificate_is_attacked_beyond_the_board_sample(tmp_path, monkeypatch):
+    """l2_check_task attacks exactly the certified digits after the dense sample; its counts
+    report a fooled certified digit as beaten and refuse a certified digit left unattacked."""
+    committed = digits.load("lipschitz_cnn", "certificates")["values"]["k_above"]  # the proven bound, as committed
+    monkeypatch.setattr(scoreboard, "_upper_bound", lambda model: committed)
+    check = scoreboard.l2_check_task("lipschitz_cnn", TINY, folder=tmp_path)["values"]
+    n = round(scoreboard.L2_CHECK * TINY.dense)
+    x, y, idx = digits.sample(n, TINY.seed)
+    assert check["index"] == idx[TINY.dense:].tolist()
+    model = models.load_pretrained("lipschitz_cnn").eval()
+    right = predict(model, x[TINY.dense:]).argmax(1) == y[TINY.dense:]
+    radius = certainty.certified_radius(model, x[TINY.dense:], committed)
+    for eps in scoreboard.L2:
+        certified = torch.tensor(check[f"certified_{eps}"]).bool()
+        robust = torch.tensor(check[f"robust_{eps}"])
+        assert certified.tolist() == (right & (radius >= eps)).tolist()
+        assert certified.any() and (~certified).any()  # the sample has both kinds
+        assert ((robust == -1) == ~certified).all()  # attacked exactly where certified
+        assert (robust[certified] == 1).all()  # and no certificate beaten
+    assert scoreboard.l2_check_counts(check) == (0, int(sum(check[f"certified_{scoreboard.L2[0]}"])))
+    eps = scoreboard.L2[0]
+    first = check[f"certified_{eps}"].index(1)
+    fooled = {**check, f"robust_{eps}": [0 if i == first else r for i, r in enumerate(check[f"robust_{eps}"])]}
+    assert scoreboard.l2_check_counts(fooled)[0] == 1  # a broken proof is counted
+    skipped = {**check, f"robust_{eps}": [-1 if i == first else r for i, r in enumerate(check[f"robust_{eps}"])]}
+    with pytest.raises(ValueError, match="not attacked"):
+        scoreboard.l2_check_counts(skipped)
+    assert scoreboard.tasks("lipschitz_cnn", TINY)[-1][0] is scoreboard.l2_check_task
+
+
+@pytest.mark.skipif(not autoattack.available(), reason="AutoAttack (the scoreboard extra) is not installed")
+def test_every_committed_file_was_made_with_the_board_settings(board, tmp_path):
+    """A board assembled from per-digit files must not misstate its header: --assemble refuses stale files."""
+    for name in scoreboard.MODELS:
+        assert scoreboard.stale_tasks(name) == [], name
+    config = scoreboard.task_config(scoreboard.course_task, ("cnn", "linf", 0.1), scoreboard.DEFAULT)
+    digits.save("cnn", "course_linf_0.1", {**config, "attack": config["attack"].replace("5000", "1000")},
+                {"robust": torch.ones(3)}, folder=tmp_path)
+    assert scoreboard.stale_tasks("cnn", scoreboard.DEFAULT, tmp_path) == ["course_linf_0.1"]
+    digits.save("cnn", "course_linf_0.1", config, {"robust": torch.ones(3)}, folder=tmp_path)
+    assert scoreboard.stale_tasks("cnn", scoreboard.DEFAULT, tmp_path) == []
