@@ -188,6 +188,12 @@ def stale_tasks(name: str, settings: Settings = DEFAULT, folder: Path | None = N
             and not digits.done(name, _task_name(f, a), task_config(f, a, settings), folder)]
 
 
+def _resumed(function: Callable, args: tuple, settings: Settings, folder: Path | None) -> tuple[str, dict, dict | None]:
+    """A task's file name and settings, and its record if it is already on disk with them (resume)."""
+    task, config = _task_name(function, args), task_config(function, args, settings)
+    return task, config, (digits.load(args[0], task, folder) if digits.done(args[0], task, config, folder) else None)
+
+
 def _attack_correct(name: str, task: str, config: dict, model: nn.Module,
                     run: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], norm: str, eps: float, who: str,
                     settings: Settings, folder: Path | None) -> dict:
@@ -212,10 +218,9 @@ def autoattack_task(name: str, norm: str, eps: float, settings: Settings = DEFAU
     """AutoAttack (standard version) on every digit of the board's dense sample that ``name``
     reads correctly, at ``eps`` in ``norm``; each output re-checked (``attacks.recheck``).
     Per digit: ``correct``, ``robust`` (0/1), ``index`` (test-set positions). Notebook 11."""
-    task = f"autoattack_{norm}_{eps}"
-    config = task_config(autoattack_task, (name, norm, eps), settings)
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
+    task, config, done = _resumed(autoattack_task, (name, norm, eps), settings, folder)
+    if done is not None:
+        return done
     model, attacked = _load(name, device)
     run = lambda x, y: autoattack.autoattack(attacked, x, y, norm, eps, seed=settings.seed)  # noqa: E731
     return _attack_correct(name, task, config, model, run, norm, eps, "AutoAttack", settings, folder)
@@ -225,10 +230,9 @@ def course_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT, 
                 folder: Path | None = None) -> dict:
     """The course's own attacks (``robustness.robust_flags``: PGD, then the square attack on
     what PGD left) on the dense sample. Per digit: ``correct``, ``pgd``, ``robust``. Notebook 11."""
-    task = f"course_{norm}_{eps}"
-    config = task_config(course_task, (name, norm, eps), settings)
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
+    task, config, done = _resumed(course_task, (name, norm, eps), settings, folder)
+    if done is not None:
+        return done
     start = time.perf_counter()
     model, attacked = _load(name, device)
     x, y, idx = digits.sample(settings.dense, settings.seed)
@@ -245,10 +249,9 @@ def adaptive_task(name: str, norm: str, eps: float, settings: Settings = DEFAULT
     (``routing.SoftenedVote``, the mean of the outputs' log-probabilities, whose gradient
     does not vanish where the outputs agree), success judged on the real vote
     (``attacks.recheck`` with the vote net itself). Per digit: ``correct``, ``robust``. Notebook 11."""
-    task = f"adaptive_{norm}_{eps}"
-    config = task_config(adaptive_task, (name, norm, eps), settings)
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
+    task, config, done = _resumed(adaptive_task, (name, norm, eps), settings, folder)
+    if done is not None:
+        return done
     model, _ = _load(name, device)
     surrogate = _surrogate(model)
     run = lambda x, y: attacks.pgd(surrogate, x, y, eps, norm=norm, seed=settings.seed, **robustness.PGD)  # noqa: E731
@@ -260,10 +263,9 @@ def l0_task(name: str, targeted: bool, settings: Settings = DEFAULT, *, device: 
     """Pixels needed (``robustness.pixels_needed``) on the sparse sample, untargeted or
     targeted at class (y + 1) mod 10 (Shamir et al.'s claim is about targeted examples).
     Per digit: ``pixels`` (inf: not found within ``max_pixels``). Notebook 11."""
-    task = "l0_targeted" if targeted else "l0"
-    config = task_config(l0_task, (name, targeted), settings)
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
+    task, config, done = _resumed(l0_task, (name, targeted), settings, folder)
+    if done is not None:
+        return done
     start = time.perf_counter()
     model, attacked = _load(name, device)
     x, y, idx = digits.sample(settings.sparse, settings.seed)
@@ -290,11 +292,10 @@ def l0_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu
     first ``L0_CHECK`` times ``settings.dense`` digits of the board's sample: a certified digit the attacks fool with
     no more pixels than certified would be a broken proof. Per digit: ``correct``,
     ``certified``, ``pixels``. Notebooks 10 and 11."""
-    task = "l0_check"
-    config = task_config(l0_check_task, (name,), settings)
+    task, config, done = _resumed(l0_check_task, (name,), settings, folder)
+    if done is not None:
+        return done
     n = config["n"]
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
     start = time.perf_counter()
     model, attacked = _load(name, device)
     x, y, idx = digits.sample(n, settings.seed)
@@ -323,11 +324,10 @@ def l2_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu
     runs it), each output re-checked. A certified digit fooled there would be a broken proof.
     Per digit: ``correct``, ``radius``; per budget ``certified_<eps>`` and ``robust_<eps>``
     (1 robust, 0 fooled, -1 not attacked: not certified there). Notebooks 06 and 11."""
-    task = "l2_check"
-    config = task_config(l2_check_task, (name,), settings)
+    task, config, done = _resumed(l2_check_task, (name,), settings, folder)
+    if done is not None:
+        return done
     n = config["n"]
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
     start = time.perf_counter()
     model, attacked = _load(name, device)
     x, y, idx = digits.sample(n, settings.seed)
@@ -369,10 +369,9 @@ def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | 
     """Certificates on the dense sample: the certified L2 radius (Lipschitz bound; NaN where
     the layers have none) and, for a vote readout, the certified pixels (inf never; -1 where
     there is no vote). Per digit: ``correct``, ``radius``, ``pixels``; and ``k_below``. Notebook 11."""
-    task = "certificates"
-    config = task_config(certificate_task, (name,), settings)
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
+    task, config, done = _resumed(certificate_task, (name,), settings, folder)
+    if done is not None:
+        return done
     start = time.perf_counter()
     model, _ = _load(name, "cpu")
     x, y, idx = digits.sample(settings.dense, settings.seed)
@@ -390,10 +389,9 @@ def certificate_task(name: str, settings: Settings = DEFAULT, *, folder: Path | 
 def summary_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu", folder: Path | None = None) -> dict:
     """What is not per digit of the sample: clean accuracy on all 10,000 test digits (per
     digit, for paired tests), parameters, multiply-adds, training time, the caper. Notebook 11."""
-    task = "summary"
-    config = task_config(summary_task, (name,), settings)
-    if digits.done(name, task, config, folder):
-        return digits.load(name, task, folder)
+    task, config, done = _resumed(summary_task, (name,), settings, folder)
+    if done is not None:
+        return done
     start = time.perf_counter()
     model, attacked = _load(name, device)
     x_all, y_all = data.load_dataset("mnist", "test", source="bundled", verbose=False)
