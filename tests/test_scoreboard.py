@@ -298,6 +298,8 @@ def test_the_lipschitz_certificate_is_attacked_beyond_the_board_sample(tmp_path,
     with pytest.raises(ValueError, match="not attacked"):
         scoreboard.l2_check_counts(skipped)
     assert scoreboard.tasks("lipschitz_cnn", TINY)[-1][0] is scoreboard.l2_check_task
+    monkeypatch.undo()  # the committed board's check reads the bound its certificate task stored
+    assert scoreboard._board_bound("lipschitz_cnn", model, scoreboard.DEFAULT, None) == committed
 
 
 @pytest.mark.skipif(not autoattack.available(), reason="AutoAttack (the scoreboard extra) is not installed")
