@@ -329,7 +329,7 @@ def glasses_success(
     return float(reads_as(model, worn, target).float().mean())
 
 
-def settings(pictures: int, train_pictures: int = 200) -> str:
+def settings(pictures: int, train_pictures: int) -> str:
     """The caper as ``replay`` runs it at its defaults, in words read from the code's own
     defaults (``impersonate``, ``glasses_for``, ``glasses_mask``). Notebook 11's board header."""
     import inspect

@@ -121,13 +121,13 @@ def _upper_bound(model: nn.Module) -> float:
 
 def caper_replay(model: nn.Module, pictures: int = DEFAULT.caper) -> dict[str, float]:
     """The caper replayed against ``model`` as the board runs it: the first ``pictures``
-    thief and CEO pictures of the bundled test split, the glasses found on the first 200
-    CEO training pictures (``caper.replay``). Notebooks 08, 09 and 11."""
+    thief and CEO pictures of the bundled test split, the glasses found on the first
+    ``pictures`` CEO training pictures (``caper.replay``). Notebooks 08, 09 and 11."""
     x_test, y_test = data.load_dataset("mnist", "test", source="bundled", verbose=False)
     x_train, y_train = data.load_dataset("mnist", "train", source="bundled", verbose=False)
     thieves, ceos = caper.cast(x_test, y_test)
     _, ceos_train = caper.cast(x_train, y_train)
-    return caper.replay(model, thieves[:pictures], ceos_train[:200], ceos[:pictures])
+    return caper.replay(model, thieves[:pictures], ceos_train[:pictures], ceos[:pictures])
 
 
 def caper_rates(named: dict[str, nn.Module], *, replay: bool = False) -> dict[str, dict[str, float]]:
@@ -656,7 +656,7 @@ def header(settings: Settings | dict, rows: Sequence[dict] = ()) -> list[str]:
         f"{round(L0_CHECK * settings.dense)} (L0, at each digit's k) or {round(L2_CHECK * settings.dense)} (L2, "
         "at the L2 budgets: the course's attacks and AutoAttack) of the same shuffle. Multiply-adds "
         "per image, counted by torch's FlopCounterMode.",
-        caper.settings(settings.caper),
+        caper.settings(settings.caper, settings.caper),
     ]
 
 
