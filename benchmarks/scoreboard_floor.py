@@ -1,6 +1,6 @@
 """The least time the scoreboard's attack tasks can take on this machine: a floor, not an estimate.
 
-    python benchmarks/scoreboard_floor.py            # every model on the board (about a minute)
+    python benchmarks/scoreboard_floor.py            # every model on the board (a minute or two)
     python benchmarks/scoreboard_floor.py --quick    # cnn only, to check that the script works
 
 The board's costliest tasks are the Linf and L2 attacks on its 500 digits: AutoAttack's
@@ -22,7 +22,7 @@ steps each attack must take, counted from the committed per-digit files (``resul
 Everything else (the L0 attacks, the adaptive attack, certificates, the caper, every
 AutoAttack step on a digit that falls midway, every forward pass an attack spends checking
 itself) is left out, so the true time is longer. The floor of ``make scoreboard`` with two
-jobs is the sum over models divided by two. Notebook 11 quotes it.
+jobs is the sum over models divided by two. Notebook 11 and the README name this script.
 """
 from __future__ import annotations
 
@@ -61,12 +61,12 @@ def per_digit_seconds(model: torch.nn.Module, batch: int, repeats: int = 3) -> t
     return forward, gradient
 
 
-def steps(name: str) -> dict[str, float]:
-    """Per task, the fewest (gradients, queries) its attacks take, from the committed per-digit files."""
+def steps(name: str, square_iterations: int) -> dict[str, tuple[int, int]]:
+    """Per task, the fewest (gradients, queries) its attacks take, from the committed per-digit
+    files; ``square_iterations``: the queries of the course's square attacks on the board."""
     import pyautoattack
 
     aa = pyautoattack.AutoAttack(torch.nn.Identity(), norm="Linf", eps=0.1, version="standard")
-    settings, _ = scoreboard.read()
     out = {}
     for norm, budgets in (("linf", scoreboard.LINF), ("l2", scoreboard.L2)):
         for eps in budgets:
@@ -80,7 +80,7 @@ def steps(name: str) -> dict[str, float]:
                 robust * aa.square.n_queries)
             pgd = robustness.PGD["steps"]
             out[f"course_{norm}_{eps}"] = (sum(c["correct"]) * pgd + sum(c["pgd"]) * pgd * (robustness.PGD["restarts"] - 1),
-                                           sum(c["robust"]) * settings["square_iterations"])
+                                           sum(c["robust"]) * square_iterations)
     return out
 
 
@@ -99,7 +99,7 @@ def main() -> None:
         cost = {"autoattack": per_digit_seconds(model, AUTOATTACK_BATCH),
                 "course": per_digit_seconds(model, settings["dense"])}
         floors = {task: g * cost[task.split("_")[0]][1] + q * cost[task.split("_")[0]][0]
-                  for task, (g, q) in steps(name).items()}
+                  for task, (g, q) in steps(name, settings["square_iterations"]).items()}
         recorded = {task: digits.load(name, task)["seconds"] for task in floors}
         total += sum(floors.values())
         cells = ", ".join(f"{task} {floors[task]:.0f} (recorded {recorded[task]:.0f})" for task in floors)

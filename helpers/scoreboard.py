@@ -160,9 +160,12 @@ def task_config(function: Callable, args: tuple, settings: Settings) -> dict:
     functions, ``args`` its arguments as ``tasks`` lists them. Notebook 11."""
     if function in (autoattack_task, course_task, adaptive_task):
         norm, eps = args[1], args[2]
-        attack = {autoattack_task: lambda: autoattack.settings(),
-                  course_task: lambda: robustness.settings(norm, square_iterations=settings.square_iterations),
-                  adaptive_task: lambda: f"PGD on the softened vote ({robustness.PGD}), judged on the vote"}[function]()
+        if function is autoattack_task:
+            attack = autoattack.settings()
+        elif function is course_task:
+            attack = robustness.settings(norm, square_iterations=settings.square_iterations)
+        else:
+            attack = f"PGD on the softened vote ({robustness.PGD}), judged on the vote"
         return {"n": settings.dense, "seed": settings.seed, "norm": norm, "eps": eps, "attack": attack}
     if function is l0_task:
         return {"n": settings.sparse, "seed": settings.seed, "max_pixels": settings.max_pixels,
@@ -183,9 +186,12 @@ def task_config(function: Callable, args: tuple, settings: Settings) -> dict:
 def stale_tasks(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> list[str]:
     """The tasks of ``name`` whose per-digit file is on disk but was made with other settings
     than ``settings`` (a board assembled from them would misstate its own header). Notebook 11."""
-    return [_task_name(f, a) for f, a in tasks(name, settings)
-            if digits.path(name, _task_name(f, a), folder).is_file()
-            and not digits.done(name, _task_name(f, a), task_config(f, a, settings), folder)]
+    stale = []
+    for f, a in tasks(name, settings):
+        task, _, done = _resumed(f, a, settings, folder)
+        if done is None and digits.path(name, task, folder).is_file():
+            stale.append(task)
+    return stale
 
 
 def _resumed(function: Callable, args: tuple, settings: Settings, folder: Path | None) -> tuple[str, dict, dict | None]:
