@@ -1,4 +1,4 @@
-"""The least time the scoreboard's attack tasks can take on this machine: a floor, not an estimate.
+"""The least time the scoreboard's Linf and L2 attack tasks can take on this machine, at its speed of the moment.
 
     python benchmarks/scoreboard_floor.py            # every model on the board (a minute or two)
     python benchmarks/scoreboard_floor.py --quick    # cnn only, to check that the script works
@@ -9,7 +9,8 @@ least one forward pass (a query) or one forward-and-backward pass (a gradient) o
 on a digit still standing. This script measures, side by side in one run at one torch
 thread, the time of both per digit for every model, at the largest batch each attack uses
 (AutoAttack 250 digits, the course's attacks the whole sample of 500), where a digit costs
-least (run it on a quiet machine, or the floor is inflated); and multiplies by the fewest
+least (run it on a quiet machine, or the floor is inflated: these shared machines vary by
+half from run to run, so read it as an estimate of the least time); and multiplies by the fewest
 steps each attack must take, counted from the committed per-digit files (``results/digits``):
 
 - AutoAttack: APGD-CE (``n_iter`` gradients) on every digit read correctly; targeted APGD
