@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .checks import check_choice
-from .integrity import data_dir, record, verified_bytes
+from .integrity import data_dir, read_manifest, record, verified_bytes
 from .lipschitz import LipschitzCNN
 from .groupings import groups
 from .routing import LayeredRoutingNet, TwoNOutputNet
@@ -144,6 +144,17 @@ def load_state(file: str, folder: Path | None = None) -> dict[str, torch.Tensor]
     """
     blob = verified_bytes(file, folder)
     return _expand(torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True))
+
+
+def checkpoint_sha256(name: str, *, folder: Path | None = None) -> str:
+    """The sha256 that data/SHA256SUMS records for the bundled model ``name``'s checkpoint:
+    the weights a scoreboard result was computed from (notebook 11 keys every per-digit file
+    by it, so a retrained model is never scored with its predecessor's results)."""
+    spec = REGISTRY[check_choice(name, "name", REGISTRY)]
+    manifest = read_manifest(folder)
+    if spec.file not in manifest:
+        raise FileNotFoundError(f"{spec.file} is not in the manifest of {folder or data_dir()}: run `make checkpoints`")
+    return manifest[spec.file]
 
 
 def load_pretrained(name: str, *, folder: Path | None = None) -> nn.Module:

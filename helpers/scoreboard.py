@@ -156,8 +156,14 @@ def _load(name: str, device: str) -> tuple[nn.Module, nn.Module]:
 
 def task_config(function: Callable, args: tuple, settings: Settings) -> dict:
     """The settings a task's per-digit file is stored with (``digits.save``) and resumed by:
-    what it ran (sample, budgets, the attacks in words). ``function`` is one of the task
-    functions, ``args`` its arguments as ``tasks`` lists them. Notebook 11."""
+    what it ran (sample, budgets, the attacks in words) and on which weights (the sha256 of
+    the model's checkpoint, ``models.checkpoint_sha256``: after a retrain every file of the
+    model is stale). ``function`` is one of the task functions, ``args`` its arguments as
+    ``tasks`` lists them. Notebook 11."""
+    return {**_task_settings(function, args, settings), "checkpoint": models.checkpoint_sha256(args[0])}
+
+
+def _task_settings(function: Callable, args: tuple, settings: Settings) -> dict:
     if function in (autoattack_task, course_task, adaptive_task):
         norm, eps = args[1], args[2]
         if function is autoattack_task:
@@ -185,7 +191,9 @@ def task_config(function: Callable, args: tuple, settings: Settings) -> dict:
 
 def stale_tasks(name: str, settings: Settings = DEFAULT, folder: Path | None = None) -> list[str]:
     """The tasks of ``name`` whose per-digit file is on disk but was made with other settings
-    than ``settings`` (a board assembled from them would misstate its own header). Notebook 11."""
+    than ``settings`` or from other weights than the bundled checkpoint (a board assembled
+    from them would misstate its own header, or score a model that is no longer there).
+    Notebook 11."""
     stale = []
     for f, a in tasks(name, settings):
         task, _, done = _resumed(f, a, settings, folder)
@@ -577,7 +585,7 @@ def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, j
                device: str = "cpu", folder: Path | None = None) -> list[dict]:
     """Every row, with a progress bar over the tasks (``tasks``). ``jobs > 1`` runs that many
     tasks side by side in fresh processes with the cores shared out (one torch thread each
-    on 2 cores). Tasks already on disk with the same settings are skipped, so a stopped run
+    on 2 cores). Tasks already on disk with the same settings and weights are skipped, so a stopped run
     carries on. Notebook 11 (which reads the committed copy)."""
     from tqdm.auto import tqdm
 
@@ -796,7 +804,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.assemble:
         stale = {name: found for name in args.models if (found := stale_tasks(name, settings))}
         if stale:
-            raise SystemExit(f"made with other settings than {asdict(settings)}: {stale}; run them again "
+            raise SystemExit(f"made with other settings than {asdict(settings)}, or from other weights than the "
+                             f"bundled checkpoints: {stale}; run them again "
                              "(python -m helpers.scoreboard --models ...)")
         rows = [row_of(name, settings) for name in args.models]
     elif args.quick:

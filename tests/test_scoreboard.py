@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import pytest
 import torch
-from helpers import autoattack, certainty, data, digits, models, robustness, routing, scoreboard, votes
+from helpers import autoattack, certainty, data, digits, integrity, models, robustness, routing, scoreboard, votes
 from helpers.train import predict
 
 
@@ -313,3 +313,20 @@ def test_every_committed_file_was_made_with_the_board_settings(board, tmp_path):
     assert scoreboard.stale_tasks("cnn", scoreboard.DEFAULT, tmp_path) == ["course_linf_0.1"]
     digits.save("cnn", "course_linf_0.1", config, {"robust": torch.ones(3)}, folder=tmp_path)
     assert scoreboard.stale_tasks("cnn", scoreboard.DEFAULT, tmp_path) == []
+    # made from other weights (a retrained cnn): stale too, though every attack setting matches
+    other = {**config, "checkpoint": "0" * 64}
+    digits.save("cnn", "course_linf_0.1", other, {"robust": torch.ones(3)}, folder=tmp_path)
+    assert scoreboard.stale_tasks("cnn", scoreboard.DEFAULT, tmp_path) == ["course_linf_0.1"]
+
+
+def test_every_task_is_keyed_by_the_checkpoint_it_scored(tmp_path):
+    """Each task's settings carry the sha256 of its model's checkpoint, the manifest's own entry."""
+    manifest = integrity.read_manifest()
+    for name in ("cnn", "two_n", "l0_vote"):
+        sha = manifest[models.REGISTRY[name].file]
+        for function, args in scoreboard.tasks(name, scoreboard.DEFAULT):
+            assert scoreboard.task_config(function, args, scoreboard.DEFAULT)["checkpoint"] == sha
+    assert models.checkpoint_sha256("cnn") != models.checkpoint_sha256("cnn_noise")
+    (tmp_path / integrity.MANIFEST).write_text(f"{'0' * 64}  checkpoints/other.pt\n")
+    with pytest.raises(FileNotFoundError, match="not in the manifest"):
+        models.checkpoint_sha256("cnn", folder=tmp_path)
