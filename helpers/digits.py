@@ -7,7 +7,8 @@ JSON file per model and task under ``results/digits/``, so that
 
 * two models are compared on the same digits (paired tests, notebook 11);
 * a long scoreboard run is resumable: a task whose file exists with the same settings
-  (the scoreboard's include the sha256 of the model's checkpoint) is not run again (``make scoreboard`` after a stop carries on where it stopped);
+  (the scoreboard's include the sha256 of the model's checkpoint) is not run again
+  (``make scoreboard`` after a stop carries on where it stopped);
 * notebooks 08 and 09 quote exactly the numbers the board was built from.
 
 Nothing happens on import.

@@ -195,9 +195,9 @@ def stale_tasks(name: str, settings: Settings = DEFAULT, folder: Path | None = N
     from them would misstate its own header, or score a model that is no longer there).
     Notebook 11."""
     stale = []
-    for f, a in tasks(name, settings):
-        task, _, done = _resumed(f, a, settings, folder)
-        if done is None and digits.path(name, task, folder).is_file():
+    for f, a in tasks(name, settings):  # digits.done reads each file once; no record is loaded twice
+        task = _task_name(f, a)
+        if digits.path(name, task, folder).is_file() and not digits.done(name, task, task_config(f, a, settings), folder):
             stale.append(task)
     return stale
 
