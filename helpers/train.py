@@ -8,7 +8,8 @@ without an import circle.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -26,6 +27,23 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def subnormals_flushed() -> Iterator[None]:
+    """Round subnormal floats (below about 1.2e-38 in float32) to zero on the CPU while the
+    block runs (``torch.set_flush_denormal``), then compute with them again, torch's default.
+
+    x86 CPUs compute many times more slowly with subnormals; a recipe whose gradients are
+    full of them trains several times faster flushed (``benchmarks/denormals.py``). The
+    arithmetic changes only where a subnormal occurs, so a recipe that adopts it must be
+    checked to reproduce (or re-measured). Notebook 08's ``two_n_linear`` recipe uses it.
+    """
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def check_targets(y: object, batch: int, name: str = "y", tol: float = 1e-4) -> bool:

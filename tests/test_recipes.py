@@ -82,3 +82,25 @@ def test_scoreboard_refuses_an_unknown_device_before_running():
 
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
         scoreboard.main(["--quick", "--device", "tpu"])
+
+
+def _flushing() -> bool:
+    """Whether the CPU rounds subnormal floats to zero right now (1e-41 is subnormal)."""
+    return (torch.tensor([1e-38]) * 1e-3).item() == 0.0
+
+
+@pytest.mark.parametrize("name, flushed", [("two_n_linear", True), ("layered_linear", False), ("two_n", False)])
+def test_only_two_n_linear_trains_with_subnormals_flushed(few_digits, monkeypatch, name, flushed):
+    seen = {}
+    real_fit = recipes.fit
+
+    def spy(model, x, y, **kwargs):
+        seen["flushing"] = _flushing()
+        return real_fit(model, x, y, **kwargs)
+
+    monkeypatch.setattr(recipes, "fit", spy)
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormals")
+    _, info = recipes.RECIPES[name](epochs=1, progress=False)
+    assert seen["flushing"] is flushed and info["flush_subnormals"] is flushed
+    assert not _flushing()  # the recipe leaves torch's default behind it

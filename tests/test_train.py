@@ -173,3 +173,15 @@ def test_train_or_load_retrain_without_save_writes_nothing(tmp_path):
     assert calls == [1]
     assert not model.training
     assert list(tmp_path.iterdir()) == []
+
+
+def test_subnormals_flushed_rounds_them_to_zero_inside_and_restores_the_default_after_an_error():
+    tiny = torch.tensor([1e-38])
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormals")
+    assert (tiny * 1e-3).item() != 0.0  # 1e-41: a subnormal float32, kept by default
+    with pytest.raises(RuntimeError, match="inside"):
+        with train.subnormals_flushed():
+            assert (tiny * 1e-3).item() == 0.0
+            raise RuntimeError("an error inside the block")
+    assert (tiny * 1e-3).item() != 0.0
