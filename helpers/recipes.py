@@ -193,7 +193,7 @@ ROUTING_EPOCHS = {"two_n": 10, "layered": 10}
 def train_routing(kind: str, readout: str, *, epochs: int | None = None, lr: float = 1e-2, noise: float = 0.05,
                   flush_subnormals: bool = False, seed: int = 0, device: str | None = None,
                   progress: bool = True) -> tuple[nn.Module, dict]:
-    """A routing net of notebook 08 (``kind="two_n"``) or 08 (``"layered"``), architecture as
+    """A routing net of notebook 08 (``kind="two_n"``) or 09 (``"layered"``), architecture as
     in ``models.TWO_N`` / ``models.LAYERED``: Adam (one-cycle, peak ``lr``), batch 64, for
     ``epochs`` of the 60,000 digits (default ``ROUTING_EPOCHS``), with salt-and-pepper
     noise on ``noise`` of the pixels of every training image (``data.salt_and_pepper``).
