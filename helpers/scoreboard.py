@@ -38,7 +38,7 @@ from .env import resolve_device
 from .train import predict
 
 __all__ = ["MODELS", "VOTE_MODELS", "LINF", "L2", "CERT_L2", "L0", "Settings", "DEFAULT", "QUICK", "results_dir",
-           "autoattack_task", "course_task", "adaptive_task", "l0_task", "l0_check_task", "l2_check_task", "l2_check_counts", "certificate_task", "task_config", "stale_tasks", "summary_task", "tasks",
+           "longest_first", "autoattack_task", "course_task", "adaptive_task", "l0_task", "l0_check_task", "l2_check_task", "l2_check_counts", "certificate_task", "task_config", "stale_tasks", "summary_task", "tasks",
            "robust_digits", "pixels_digits", "row_of", "caper_replay", "caper_rates", "scoreboard", "header", "read",
            "compare", "write", "merge", "main"]
 
@@ -581,11 +581,29 @@ def _run_task(function: Callable, args: tuple, settings: Settings, threads: int,
     return f"{args[0]}: {_task_name(function, args)}"
 
 
+def _expected_seconds(function: Callable, args: tuple) -> float:
+    """How long a task took when the committed board ran it (its recorded ``seconds``);
+    infinity where the committed board has no record, so an unknown task starts early."""
+    try:
+        seconds = digits.load(args[0], _task_name(function, args))["seconds"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return math.inf
+    return math.inf if seconds is None else float(seconds)
+
+
+def longest_first(todo: Sequence[tuple]) -> list[tuple]:
+    """Tasks ``(function, args)`` ordered by the seconds the committed board recorded for each,
+    longest first (unknown ones first of all), ties kept in order: with several workers no
+    long task then starts last while the others idle. Notebook 11."""
+    return sorted(todo, key=lambda task: -_expected_seconds(*task))
+
+
 def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, jobs: int = 1,
                device: str = "cpu", folder: Path | None = None) -> list[dict]:
     """Every row, with a progress bar over the tasks (``tasks``). ``jobs > 1`` runs that many
     tasks side by side in fresh processes with the cores shared out (one torch thread each
-    on 2 cores). Tasks already on disk with the same settings and weights are skipped, so a stopped run
+    on 2 cores), longest first by the times the committed board recorded (``longest_first``).
+    Tasks already on disk with the same settings and weights are skipped, so a stopped run
     carries on. Notebook 11 (which reads the committed copy)."""
     from tqdm.auto import tqdm
 
@@ -593,6 +611,8 @@ def scoreboard(names: Sequence[str] = MODELS, settings: Settings = DEFAULT, *, j
     if settings.autoattack:
         autoattack.settings()  # a clear error now if AutoAttack is missing, not in a worker later
     todo = [(f, a) for name in names for f, a in tasks(name, settings)]
+    if jobs > 1:
+        todo = longest_first(todo)
     threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
     with tqdm(total=len(todo), desc="scoreboard", unit="task") as bar:
         if jobs > 1:

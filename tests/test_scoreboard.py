@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
 from dataclasses import asdict
 
 import pytest
@@ -330,3 +331,22 @@ def test_every_task_is_keyed_by_the_checkpoint_it_scored(tmp_path):
     (tmp_path / integrity.MANIFEST).write_text(f"{'0' * 64}  checkpoints/other.pt\n")
     with pytest.raises(FileNotFoundError, match="not in the manifest"):
         models.checkpoint_sha256("cnn", folder=tmp_path)
+
+
+def test_tasks_run_longest_first_by_the_committed_times(monkeypatch):
+    todo = [task for name in scoreboard.MODELS for task in scoreboard.tasks(name)]
+    ordered = scoreboard.longest_first(todo)
+    assert Counter(ordered) == Counter(todo)  # the same tasks, each once
+    seconds = [digits.load(a[0], scoreboard._task_name(f, a))["seconds"] for f, a in ordered]
+    assert seconds == sorted(seconds, reverse=True) and seconds[0] > 10 * seconds[-1]
+    assert ordered[0] == max(todo, key=lambda t: digits.load(t[1][0], scoreboard._task_name(*t))["seconds"])
+    load = digits.load
+
+    def without_summaries(model, task, folder=None):  # a task the committed board never ran
+        if task == "summary":
+            raise FileNotFoundError(task)
+        return load(model, task, folder)
+
+    monkeypatch.setattr(digits, "load", without_summaries)
+    ordered = scoreboard.longest_first(todo)
+    assert {f for f, _ in ordered[:len(scoreboard.MODELS)]} == {scoreboard.summary_task}  # unknown: first
