@@ -66,7 +66,7 @@ class MaxMin(nn.Module):
 
 
 # ----------------------------------------------------------------------------
-# K from above: operator norms by power iteration
+# K from above: operator norms, proven (Gram matrices) or estimated from below (power iteration)
 # ----------------------------------------------------------------------------
 
 _LINEAR_LAYERS = (nn.Conv2d, nn.Linear)

@@ -7,8 +7,8 @@ operator norm, estimated by one step of power iteration per training step on the
 layer *as the linear map it is* (for a convolution: on whole feature maps, not on the
 kernel reshaped into a matrix, which can be off by a factor of up to the kernel size).
 Activations are MaxMin (1-Lipschitz, gradient-norm preserving). The product of the
-layer norms is then about 1, and ``helpers.certainty.lipschitz_upper_bound`` measures it
-independently, with many power iterations, on the trained weights.
+layer norms is then about 1, and ``helpers.certainty.lipschitz_upper_bound`` proves an upper
+bound on it independently, on the trained weights (float64 Gram matrices, a rounding margin).
 
 After training, ``freeze`` replaces each parametrised weight by its current value, so
 the saved checkpoint holds plain weights; ``load_pretrained("lipschitz_cnn")`` builds the
