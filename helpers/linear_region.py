@@ -67,7 +67,7 @@ def train_softmax_regression(
 
     Minimises the mean cross-entropy of ``softmax(W x + b)`` plus ``weight_decay / 2 *
     ||W||^2`` on images ``x`` (``[B,1,28,28]`` in [0,1], flattened) with labels ``y`` in
-    ``0..classes-1`` (default: ``y.max() + 1``). A few seconds on a CPU for the 8,000
+    ``0..classes-1`` (default: ``y.max() + 1``). Seconds on a CPU for the 60,000
     bundled training digits; the result is returned in eval mode and never written to
     disk. Notebook 03.
     """
