@@ -50,19 +50,42 @@ __all__ = [
 SQRT2 = math.sqrt(2.0)
 
 
+class _SortPairs(torch.autograd.Function):
+    """(a, b) -> (max(a, b), min(a, b)) with the gradient autograd gives ``torch.maximum`` and
+    ``torch.minimum`` (a tie splits it in halves), computed in one pass instead of eight
+    elementwise ones (they took about half of a plain input gradient of the Lipschitz CNN)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        ctx.save_for_backward(a, b)
+        return torch.cat([torch.maximum(a, b), torch.minimum(a, b)], dim=1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        a, b = ctx.saved_tensors
+        to_max, to_min = grad.chunk(2, dim=1)
+        tie = to_max / 2 + to_min / 2
+        above, below = a > b, a < b
+        grad_a = torch.where(above, to_max, torch.where(below, to_min, tie))
+        grad_b = torch.where(below, to_max, torch.where(above, to_min, tie))
+        return torch.cat([grad_a, grad_b], dim=1)
+
+
 class MaxMin(nn.Module):
     """The MaxMin activation: channels in pairs (a, b) become (max(a, b), min(a, b)). Notebook 06.
 
     It only sorts, so it is 1-Lipschitz in L2 and keeps the gradient's norm, unlike ReLU,
     which throws away half of it; 1-Lipschitz networks use it for that reason (Anil et al.
-    2019, "GroupSort"). Works on ``[B, C, ...]`` with C even.
+    2019, "GroupSort"). Works on ``[B, C, ...]`` with C even. Its gradient is autograd's for
+    ``torch.maximum`` and ``torch.minimum``, in one pass (``_SortPairs``).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] % 2:
             raise ValueError(f"MaxMin needs an even number of channels, got {x.shape[1]}")
-        a, b = x.chunk(2, dim=1)
-        return torch.cat([torch.maximum(a, b), torch.minimum(a, b)], dim=1)
+        return _SortPairs.apply(x)
 
 
 # ----------------------------------------------------------------------------

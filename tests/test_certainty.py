@@ -318,3 +318,19 @@ def test_the_logit_tolerance_covers_float32_rounding_at_both_ends(lipschitz_cnn,
     with torch.no_grad():
         rounding = (lipschitz_cnn(x).double() - exact(x.double())).abs().amax()
     assert 0 < 4 * rounding < certainty.LOGIT_TOLERANCE / 2
+
+
+def test_maxmin_gradient_is_autograds_for_max_and_min_even_at_ties():
+    """MaxMin's one-pass backward gives exactly the gradient autograd gives torch.maximum and
+    torch.minimum (ties split in halves), so the attacks on the Lipschitz CNN see the same gradients."""
+    torch.manual_seed(3)
+    x = torch.randint(-3, 4, (40, 8, 5, 5)).float().requires_grad_(True)  # small integers: many ties
+    assert (x.chunk(2, dim=1)[0] == x.chunk(2, dim=1)[1]).float().mean() > 0.1
+    g = torch.randn(40, 8, 5, 5)
+    (certainty.MaxMin()(x) * g).sum().backward()
+    ours, x.grad = x.grad.clone(), None
+    a, b = x.chunk(2, dim=1)
+    reference = torch.cat([torch.maximum(a, b), torch.minimum(a, b)], dim=1)
+    (reference * g).sum().backward()
+    assert torch.equal(certainty.MaxMin()(x), reference)
+    assert torch.equal(ours, x.grad)
