@@ -3,7 +3,7 @@
     python benchmarks/certainty.py
 
 For the Lipschitz CNN and the baseline CNN on 1,000 bundled test digits:
-(a) the one-off cost of the upper bound (power iteration on every layer), and
+(a) the one-off cost of the proven upper bound (a Gram matrix per layer),
 (b) certifying all 1,000 images once the bound is known (``certified_radius`` with
     ``bound=`` given), against one plain forward pass of the same batch: the ratio should
     be about 1, since a certificate is a forward pass and a subtraction;
