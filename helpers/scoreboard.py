@@ -38,7 +38,7 @@ from .env import resolve_device
 from .train import predict
 
 __all__ = ["MODELS", "VOTE_MODELS", "LINF", "L2", "CERT_L2", "L0", "Settings", "DEFAULT", "QUICK", "results_dir",
-           "longest_first", "autoattack_task", "course_task", "adaptive_task", "l0_task", "l0_check_task", "l2_check_task", "l2_check_counts", "certificate_task", "task_config", "stale_tasks", "summary_task", "tasks",
+           "longest_first", "autoattack_task", "course_task", "adaptive_task", "l0_task", "l0_check_task", "l0_check_counts", "l2_check_task", "l2_check_counts", "certificate_task", "task_config", "stale_tasks", "summary_task", "tasks",
            "robust_digits", "pixels_digits", "row_of", "caper_replay", "caper_rates", "scoreboard", "header", "read",
            "compare", "write", "merge", "main"]
 
@@ -67,7 +67,10 @@ class Settings:
     The digits are the first of one fixed shuffle of the test split (``seed``). The course's
     own square attacks run ``square_iterations`` queries on the board: the Square Attack
     paper's 5,000 (``robustness.SQUARE_ITERATIONS``), as AutoAttack's own Square attack does
-    beside them; ``autoattack=False`` leaves AutoAttack out (``--quick``)."""
+    beside them; ``autoattack=False`` leaves AutoAttack out (``--quick``). A checked
+    certificate (``l0_check_task``, ``l2_check_task``) is attacked on ``checked`` distinct
+    certified digits: those of the board's own samples, then the next certified digits of
+    the same shuffle."""
 
     dense: int = 500
     sparse: int = 200
@@ -76,9 +79,10 @@ class Settings:
     seed: int = 0
     square_iterations: int = robustness.SQUARE_ITERATIONS
     autoattack: bool = True
+    checked: int = 500
 
     def __post_init__(self) -> None:
-        for name in ("dense", "sparse", "max_pixels", "caper", "square_iterations"):
+        for name in ("dense", "sparse", "max_pixels", "caper", "square_iterations", "checked"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
@@ -88,7 +92,7 @@ class Settings:
 
 
 DEFAULT = Settings()
-QUICK = Settings(dense=20, sparse=10, max_pixels=25, caper=10, square_iterations=300, autoattack=False)
+QUICK = Settings(dense=20, sparse=10, max_pixels=25, caper=10, square_iterations=300, autoattack=False, checked=30)
 """``--quick``: checks that every task runs, in minutes; without AutoAttack (its figures there are NaN)."""
 
 
@@ -148,8 +152,12 @@ def caper_rates(named: dict[str, nn.Module], *, replay: bool = False) -> dict[st
     return {name: {"smudges": rows[name]["caper_smudges"], "glasses": rows[name]["caper_glasses"]} for name in named}
 
 
-def _load(name: str, device: str) -> tuple[nn.Module, nn.Module]:
-    model = models.load_pretrained(name).eval()
+def _load(name: str, device: str, *, frozen: bool = True) -> tuple[nn.Module, nn.Module]:
+    """``name``'s bundled model in eval mode, and the same model on ``device`` for the attacks.
+    ``frozen``: its parameters do not require gradients, so an attack's backward pass computes
+    only the gradient with respect to the input (the same values; AutoAttack on two_n costs
+    0.83x, ``benchmarks/frozen.py``)."""
+    model = models.load_pretrained(name).eval().requires_grad_(not frozen)
     dev = resolve_device(device)
     return model, (model if dev.type == "cpu" else models.OnDevice(model, dev))
 
@@ -177,9 +185,10 @@ def _task_settings(function: Callable, args: tuple, settings: Settings) -> dict:
         return {"n": settings.sparse, "seed": settings.seed, "max_pixels": settings.max_pixels,
                 "attack": robustness.settings("l0"), "target": "(y + 1) % 10" if args[1] else None}
     if function is l0_check_task:
-        return {"n": int(round(L0_CHECK * settings.dense)), "seed": settings.seed, "attack": robustness.settings("l0")}
+        return {"certified": settings.checked, "from": settings.sparse, "seed": settings.seed,
+                "attack": robustness.settings("l0")}
     if function is l2_check_task:
-        return {"n": int(round(L2_CHECK * settings.dense)), "from": settings.dense, "seed": settings.seed,
+        return {"certified": settings.checked, "from": settings.dense, "seed": settings.seed,
                 "budgets": list(L2), "attack": robustness.settings("l2", square_iterations=settings.square_iterations),
                 "autoattack": autoattack.settings() if settings.autoattack else None}
     if function is certificate_task:
@@ -293,40 +302,83 @@ def l0_task(name: str, targeted: bool, settings: Settings = DEFAULT, *, device: 
     return digits.load(name, task, folder)
 
 
-L0_CHECK = 1.2
-"""Digits of the board's sample on which a ``GroupVote``'s certificate is attacked at its own k
-(``l0_check_task``), as a multiple of the dense sample: 600 for the board's 500, enough that at
-least 500 of them are certified."""
+def _scan_certified(start: int, need: Sequence[int], certify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                    model: nn.Module, seed: int) -> tuple[torch.Tensor, ...]:
+    """The digits of the board's shuffle from position ``start`` on, as far as the one where,
+    for every column ``b`` of ``certify(x, correct)`` (bool ``[B, len(need)]``: read correctly
+    and certified at budget ``b``), ``need[b]`` certified digits have been seen (or to the end
+    of the test set). Returns ``(x, y, index, correct, certified)`` of those digits."""
+    x_all, y_all, idx_all = digits.sample(TEST_DIGITS, seed)
+    need_t = torch.tensor(list(need), dtype=torch.long)
+    parts, seen, end = [], torch.zeros(len(need_t), dtype=torch.long), start
+    while end < TEST_DIGITS and bool((seen < need_t).any()):
+        x, y = x_all[end:end + _SCAN], y_all[end:end + _SCAN]
+        correct = predict(model, x).argmax(1) == y
+        certified = certify(x, correct).reshape(len(x), len(need_t))
+        parts.append((correct, certified))
+        seen += certified.sum(0)
+        end += len(x)
+    if not parts:
+        empty = torch.zeros(0, len(need_t), dtype=torch.bool)
+        return x_all[start:start], y_all[start:start], idx_all[start:start], empty[:, 0], empty
+    correct, certified = torch.cat([c for c, _ in parts]), torch.cat([k for _, k in parts])
+    reached = (certified.long().cumsum(0) >= need_t).all(1).nonzero()  # the first position with enough of each
+    stop = int(reached[0]) + 1 if len(reached) else len(correct)
+    return (x_all[start:start + stop], y_all[start:start + stop], idx_all[start:start + stop], correct[:stop],
+            certified[:stop])
+
+
+_SCAN = 500
+"""Digits certified at a time while a check looks for its certified digits (``_scan_certified``)."""
 
 
 def l0_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu",
                   folder: Path | None = None) -> dict:
     """The certificate of a fixed-wiring vote (``votes.certified_pixels``) against both L0
-    attacks (``robustness.pixels_needed``, up to the largest certificate among them) on the
-    first ``L0_CHECK`` times ``settings.dense`` digits of the board's sample: a certified digit the attacks fool with
-    no more pixels than certified would be a broken proof. Per digit: ``correct``,
-    ``certified``, ``pixels``. Notebooks 10 and 11."""
+    attacks (``robustness.pixels_needed``, up to the largest certificate among them) on
+    certified digits beyond the board's L0 sample (whose certified digits the ``l0`` task
+    already attacks, up to ``max_pixels``): from position ``sparse`` of the board's shuffle on,
+    as many certified digits as make ``settings.checked`` together. A certified digit the
+    attacks fool with no more pixels than certified would be a broken proof. Per digit:
+    ``correct``, ``certified`` (0 where misread), ``pixels`` (-1: not attacked, not
+    certified); counted by ``l0_check_counts``. Notebooks 10 and 11."""
     task, config, done = _resumed(l0_check_task, (name,), settings, folder)
     if done is not None:
         return done
-    n = config["n"]
     start = time.perf_counter()
     model, attacked = _load(name, device)
-    x, y, idx = digits.sample(n, settings.seed)
-    correct = predict(model, x).argmax(1) == y
-    certified = torch.where(correct, _certified_pixels(model, x), torch.zeros(len(x), dtype=torch.long))
-    budget = int(certified.max()) if len(x) else 0
-    pixels = robustness.pixels_needed(attacked, x, y, max_pixels=max(budget, 1), seed=settings.seed)
+    first, first_y, _ = digits.sample(settings.sparse, settings.seed)
+    first_right = predict(model, first).argmax(1) == first_y
+    already = int((first_right & (_certified_pixels(model, first) >= 1)).sum())
+    found: list[torch.Tensor] = []  # the certified pixels of each scanned block
+
+    def certify(x: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+        found.append(torch.where(correct, _certified_pixels(model, x), torch.zeros(len(x), dtype=torch.long)))
+        return found[-1] >= 1
+
+    x, y, idx, correct, on = _scan_certified(settings.sparse, [max(settings.checked - already, 0)], certify, model,
+                                             settings.seed)
+    certified = torch.cat(found)[: len(x)] if found else torch.zeros(0, dtype=torch.long)
+    on = on[:, 0]
+    pixels = torch.full((len(x),), -1.0)
+    rows = on.nonzero()[:, 0]
+    if len(rows):
+        pixels[rows] = robustness.pixels_needed(attacked, x[rows], y[rows], max_pixels=int(certified.max()),
+                                                seed=settings.seed)
     digits.save(name, task, config, {"index": idx, "correct": correct.int(), "certified": certified,
                                      "pixels": pixels}, seconds=round(time.perf_counter() - start, 1), folder=folder)
     return digits.load(name, task, folder)
 
 
-L2_CHECK = 2.0
-"""Digits of the board's sample on which a Lipschitz model's L2 certificate is attacked
-(``l2_check_task``), as a multiple of the dense sample: 1,000 for the board's 500. The first
-``dense`` are checked by the board's own attack tasks; the task attacks the certified digits
-among the rest, so that together at least 500 certified digits are attacked."""
+def l0_check_counts(values: dict) -> tuple[int, int]:
+    """``(beaten, checked)`` of an ``l0_check_task`` record's values: certified digits an L0
+    attack fooled with no more pixels than certified, and certified digits attacked. Notebooks 10 and 11."""
+    k = torch.tensor(values["certified"])
+    p = torch.tensor([float(v) for v in values["pixels"]])
+    on = k >= 1
+    if (p[on] < 0).any():
+        raise ValueError("a digit certified at L0 was not attacked")
+    return int((on & (p > 0) & (p <= k)).sum()), int(on.sum())
 
 
 def _board_bound(name: str, model: nn.Module, settings: Settings, folder: Path | None) -> float:
@@ -340,22 +392,32 @@ def _board_bound(name: str, model: nn.Module, settings: Settings, folder: Path |
 def l2_check_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu",
                   folder: Path | None = None) -> dict:
     """The L2 certificate (``certainty.certified_radius`` with the proven bound) attacked at
-    each of the board's L2 budgets: on the digits of positions ``dense`` to ``L2_CHECK`` times
-    ``dense`` of the board's sample that are read correctly and certified at that budget,
-    the course's attacks (``robustness.robust_flags``) and AutoAttack (where ``settings``
-    runs it), each output re-checked. A certified digit fooled there would be a broken proof.
+    each of the board's L2 budgets beyond the board's dense sample (whose certified digits the
+    board's own attack tasks already attack): from position ``dense`` of the board's shuffle
+    on, as many digits read correctly and certified at that budget as make
+    ``settings.checked`` together, by the course's attacks (``robustness.robust_flags``) and
+    AutoAttack (where ``settings`` runs it), each output re-checked. A certified digit fooled
+    there would be a broken proof.
     Per digit: ``correct``, ``radius``; per budget ``certified_<eps>`` and ``robust_<eps>``
     (1 robust, 0 fooled, -1 not attacked: not certified there). Notebooks 06 and 11."""
     task, config, done = _resumed(l2_check_task, (name,), settings, folder)
     if done is not None:
         return done
-    n = config["n"]
     start = time.perf_counter()
     model, attacked = _load(name, device)
-    x, y, idx = digits.sample(n, settings.seed)
-    x, y, idx = x[settings.dense:], y[settings.dense:], idx[settings.dense:]
-    correct = predict(model, x).argmax(1) == y
-    radius = certainty.certified_radius(model, x, _board_bound(name, model, settings, folder))
+    bound = _board_bound(name, model, settings, folder)
+    first, first_y, _ = digits.sample(settings.dense, settings.seed)
+    first_radius = torch.where(predict(model, first).argmax(1) == first_y, certainty.certified_radius(model, first, bound),
+                               torch.zeros(len(first)))
+    need = [max(settings.checked - int((first_radius >= eps).sum()), 0) for eps in L2]
+    radii: list[torch.Tensor] = []
+
+    def certify(x: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+        radii.append(certainty.certified_radius(model, x, bound))
+        return torch.stack([correct & (radii[-1] >= eps) for eps in L2], 1)
+
+    x, y, idx, correct, _ = _scan_certified(settings.dense, need, certify, model, settings.seed)
+    radius = torch.cat(radii)[: len(x)] if radii else torch.zeros(0)
     values: dict = {"index": idx, "correct": correct.int(), "radius": radius}
     for eps in L2:
         certified = correct & (radius >= eps)
@@ -415,7 +477,7 @@ def summary_task(name: str, settings: Settings = DEFAULT, *, device: str = "cpu"
     if done is not None:
         return done
     start = time.perf_counter()
-    model, attacked = _load(name, device)
+    model, attacked = _load(name, device, frozen=False)  # count_parameters counts trainable parameters
     x_all, y_all = data.load_dataset("mnist", "test", source="bundled", verbose=False)
     correct = predict(model, x_all).argmax(1) == y_all
     replay = caper_replay(attacked, settings.caper)
@@ -449,9 +511,9 @@ def tasks(name: str, settings: Settings = DEFAULT) -> list[tuple]:
 VOTE_MODELS = ("two_n", "layered", "l0_vote")
 """The bundled vote readouts: the adaptive attack and the vote certificate apply to them."""
 CHECKED_VOTES = ("l0_vote",)
-"""Votes whose certificate is also attacked at its own k on ``L0_CHECK`` digits (``l0_check_task``)."""
+"""Votes whose certificate is also attacked at its own k beyond the L0 sample (``l0_check_task``)."""
 CHECKED_LIPSCHITZ = ("lipschitz_cnn",)
-"""Lipschitz models whose L2 certificate is also attacked on ``L2_CHECK`` digits (``l2_check_task``)."""
+"""Lipschitz models whose L2 certificate is also attacked beyond the dense sample (``l2_check_task``)."""
 
 
 def _fraction(flags: Sequence[int | bool], prefix: str, row: dict) -> None:
@@ -543,11 +605,8 @@ def row_of(name: str, settings: Settings = DEFAULT, folder: Path | None = None) 
         beaten += int((certified & (px > 0) & (px <= ks)).sum())
         checked += int(certified.sum())
         if name in CHECKED_VOTES:
-            check = digits.load(name, "l0_check", folder)["values"]
-            kc, pc = torch.tensor(check["certified"]), torch.tensor([float(p) for p in check["pixels"]])
-            on = kc >= 1
-            beaten += int((on & (pc > 0) & (pc <= kc)).sum())
-            checked += int(on.sum())
+            b, c = l0_check_counts(digits.load(name, "l0_check", folder)["values"])
+            beaten, checked = beaten + b, checked + c
     if name in CHECKED_LIPSCHITZ:
         b, c = l2_check_counts(digits.load(name, "l2_check", folder)["values"])
         beaten, checked = beaten + b, checked + c
@@ -686,9 +745,9 @@ def header(settings: Settings | dict, rows: Sequence[dict] = ()) -> list[str]:
         "norms (none for routed layers). Certified L2: Lipschitz margin certificate with K above; certified L0: "
         "the vote certificate (vote readouts only). certificate_beaten: certified digits that an attack fooled "
         "within the certified radius or pixel count (it must be 0), out of certificates_checked: the dense "
-        f"sample, and for {', '.join(CHECKED_VOTES + CHECKED_LIPSCHITZ)} the certified digits among the first "
-        f"{round(L0_CHECK * settings.dense)} (L0, at each digit's k) or {round(L2_CHECK * settings.dense)} (L2, "
-        "at the L2 budgets: the course's attacks and AutoAttack) of the same shuffle. Multiply-adds "
+        f"sample (L0: its first {settings.sparse}), and for {', '.join(CHECKED_VOTES + CHECKED_LIPSCHITZ)} the next "
+        f"certified digits of the same shuffle, {settings.checked} distinct certified digits in all (L0: attacked "
+        "at each digit's k; L2: at the L2 budgets, by the course's attacks and AutoAttack). Multiply-adds "
         "per image, counted by torch's FlopCounterMode.",
         caper.settings(settings.caper, settings.caper),
     ]

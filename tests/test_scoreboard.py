@@ -23,9 +23,10 @@ def test_committed_board_has_every_model_and_its_settings(board):
     assert settings == asdict(scoreboard.DEFAULT)
     assert settings["dense"] >= 500 and settings["sparse"] >= 200 and settings["caper"] >= 200
     assert settings["square_iterations"] >= 5000  # the Square Attack paper's budget, as AutoAttack runs it
-    for row in rows:  # every certificate with a check of its own is attacked on >= 500 certified digits
+    assert settings["checked"] >= 500
+    for row in rows:  # every certificate with a check of its own is attacked on >= 500 distinct certified digits
         if row["model"] in scoreboard.CHECKED_VOTES + scoreboard.CHECKED_LIPSCHITZ:
-            assert row["certificates_checked"] >= 500 and row["certificate_beaten"] == 0, row["model"]
+            assert row["certificates_checked"] == settings["checked"] and row["certificate_beaten"] == 0, row["model"]
     assert [r["model"] for r in rows] == list(scoreboard.MODELS)
     text = (scoreboard.results_dir() / "scoreboard.md").read_text()
     for row in rows:
@@ -162,7 +163,8 @@ def test_merge_replaces_only_the_models_given(tmp_path):
         scoreboard.merge([row("cnn", 0.5)], scoreboard.DEFAULT, tmp_path)
 
 
-TINY = scoreboard.Settings(dense=12, sparse=6, max_pixels=12, caper=4, square_iterations=40, autoattack=False)
+TINY = scoreboard.Settings(dense=12, sparse=6, max_pixels=12, caper=4, square_iterations=40, autoattack=False,
+                           checked=14)
 
 
 def test_a_run_writes_every_task_and_resumes_without_redoing_them(tmp_path):
@@ -265,10 +267,41 @@ def test_a_fixed_wiring_vote_on_the_board(tmp_path):
     with pytest.raises(TypeError, match="GroupVote"):
         votes.SoftSurrogate(models.load_pretrained("two_n"))
     check = scoreboard.l0_check_task("l0_vote", TINY, folder=tmp_path)["values"]
-    assert len(check["certified"]) == round(scoreboard.L0_CHECK * TINY.dense)
-    for k, p, right in zip(check["certified"], check["pixels"], check["correct"]):
-        assert k == 0 or not right or p == 0 or p > k  # no certified digit fooled within its certificate
+    n = len(check["certified"])
+    assert check["index"] == digits.sample_indices(TINY.sparse + n, TINY.seed)[TINY.sparse:].tolist()  # after the L0 sample
+    x, y, _ = digits.sample(TINY.sparse + n, TINY.seed)
+    right = predict(vote, x).argmax(1) == y
+    k = torch.where(right, votes.certified_pixels(vote, x), 0)
+    assert check["certified"] == k[TINY.sparse:].tolist() and check["correct"] == right[TINY.sparse:].int().tolist()
+    assert int((k >= 1).sum()) == TINY.checked and k[-1] >= 1  # exactly `checked` distinct certified digits, no more
+    for kk, p in zip(check["certified"], check["pixels"]):
+        assert (p == -1) == (kk == 0)  # attacked exactly where certified
+        assert kk == 0 or p > kk  # and no certified digit fooled within its certificate
+    beaten, checked = scoreboard.l0_check_counts(check)
+    assert (beaten, checked) == (0, int((k[TINY.sparse:] >= 1).sum()))
+    first = next(i for i, kk in enumerate(check["certified"]) if kk >= 1)
+    fooled = {**check, "pixels": [check["certified"][i] if i == first else p for i, p in enumerate(check["pixels"])]}
+    assert scoreboard.l0_check_counts(fooled)[0] == 1  # a broken proof is counted
+    skipped = {**check, "pixels": [-1 if i == first else p for i, p in enumerate(check["pixels"])]}
+    with pytest.raises(ValueError, match="not attacked"):
+        scoreboard.l0_check_counts(skipped)
     assert scoreboard.tasks("l0_vote", TINY)[-1][0] is scoreboard.l0_check_task
+
+
+def test_a_check_scans_the_shuffle_to_the_last_certified_digit_it_needs():
+    """_scan_certified stops at the first position where every budget has its certified
+    digits, and runs to the end of the test set where they are not there."""
+    cnn = models.load_pretrained("cnn").eval()
+    two = lambda x, correct: torch.stack([correct, correct & (x.sum((1, 2, 3)) > 100)], 1)  # noqa: E731
+    x, y, idx, correct, on = scoreboard._scan_certified(30, [40, 7], two, cnn, 0)
+    assert idx.tolist() == digits.sample_indices(30 + len(idx), 0)[30:].tolist()
+    assert torch.equal(correct, predict(cnn, x).argmax(1) == y) and torch.equal(on, two(x, correct))
+    counts = on.sum(0)
+    assert (counts >= torch.tensor([40, 7])).all()
+    assert (on[:-1].sum(0) < torch.tensor([40, 7])).any()  # one digit fewer would not do
+    assert len(scoreboard._scan_certified(30, [0], two, cnn, 0)[0]) == 0
+    none = lambda x, correct: torch.zeros(len(x), 1, dtype=torch.bool)  # noqa: E731
+    assert len(scoreboard._scan_certified(9_000, [1], none, cnn, 0)[0]) == 1_000  # never enough: to the end
 
 
 def test_the_lipschitz_certificate_is_attacked_beyond_the_board_sample(tmp_path, monkeypatch):
@@ -277,12 +310,16 @@ def test_the_lipschitz_certificate_is_attacked_beyond_the_board_sample(tmp_path,
     committed = digits.load("lipschitz_cnn", "certificates")["values"]["k_above"]  # the proven bound, as committed
     monkeypatch.setattr(scoreboard, "_upper_bound", lambda model: committed)
     check = scoreboard.l2_check_task("lipschitz_cnn", TINY, folder=tmp_path)["values"]
-    n = round(scoreboard.L2_CHECK * TINY.dense)
+    n = TINY.dense + len(check["index"])
     x, y, idx = digits.sample(n, TINY.seed)
     assert check["index"] == idx[TINY.dense:].tolist()
     model = models.load_pretrained("lipschitz_cnn").eval()
-    right = predict(model, x[TINY.dense:]).argmax(1) == y[TINY.dense:]
-    radius = certainty.certified_radius(model, x[TINY.dense:], committed)
+    right_all = predict(model, x).argmax(1) == y
+    radius_all = certainty.certified_radius(model, x, committed)
+    for eps in scoreboard.L2:  # exactly `checked` distinct certified digits with the dense sample's, no more
+        on = right_all & (radius_all >= eps)
+        assert int(on.sum()) == TINY.checked and on[-1], eps
+    right, radius = right_all[TINY.dense:], radius_all[TINY.dense:]
     for eps in scoreboard.L2:
         certified = torch.tensor(check[f"certified_{eps}"]).bool()
         robust = torch.tensor(check[f"robust_{eps}"])
