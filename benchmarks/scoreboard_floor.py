@@ -96,7 +96,7 @@ def main() -> None:
     settings, _ = scoreboard.read()
     print(f"{'model':<16}{'fwd ms/digit':>13}{'grad ms/digit':>14}  (AutoAttack's batch; the course's)  floor per task (s)")
     for name in names:
-        model = models.load_pretrained(name).eval()
+        model = models.load_pretrained(name).eval().requires_grad_(False)  # frozen, as the board loads it
         cost = {"autoattack": per_digit_seconds(model, AUTOATTACK_BATCH),
                 "course": per_digit_seconds(model, settings["dense"])}
         floors = {task: g * cost[task.split("_")[0]][1] + q * cost[task.split("_")[0]][0]
