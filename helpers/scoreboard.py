@@ -155,8 +155,9 @@ def caper_rates(named: dict[str, nn.Module], *, replay: bool = False) -> dict[st
 def _load(name: str, device: str, *, frozen: bool = True) -> tuple[nn.Module, nn.Module]:
     """``name``'s bundled model in eval mode, and the same model on ``device`` for the attacks.
     ``frozen``: its parameters do not require gradients, so an attack's backward pass computes
-    only the gradient with respect to the input (the same values; AutoAttack on two_n costs
-    0.83x, ``benchmarks/frozen.py``)."""
+    only the gradient with respect to the input: the same values, bitwise; two_n's input
+    gradient costs about 0.73x (``benchmarks/frozen.py``), its AutoAttack tasks on the board
+    0.93-0.96x. Notebook 11."""
     model = models.load_pretrained(name).eval().requires_grad_(not frozen)
     dev = resolve_device(device)
     return model, (model if dev.type == "cpu" else models.OnDevice(model, dev))
