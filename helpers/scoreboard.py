@@ -156,7 +156,7 @@ def _load(name: str, device: str, *, frozen: bool = True) -> tuple[nn.Module, nn
     """``name``'s bundled model in eval mode, and the same model on ``device`` for the attacks.
     ``frozen``: its parameters do not require gradients, so an attack's backward pass computes
     only the gradient with respect to the input: the same values, bitwise; two_n's input
-    gradient costs about 0.73x (``benchmarks/frozen.py``), its AutoAttack tasks on the board
+    gradient costs about 0.67x (``benchmarks/frozen.py``), its AutoAttack tasks on the board
     0.93-0.96x. Notebook 11."""
     model = models.load_pretrained(name).eval().requires_grad_(not frozen)
     dev = resolve_device(device)
