@@ -90,24 +90,30 @@ def train_cnn(*, classes: int = 10, epochs: int = 8, seed: int = 0, noise: float
 
 
 def train_lipschitz_cnn(
-    *, epochs: int = 15, margin: float = 2.5, temperature: float = 8.0, lr: float = 5e-3, seed: int = 0,
+    *, epochs: int = 25, margin: float = 2.5, temperature: float = 8.0, lr: float = 5e-3, seed: int = 0,
     device: str | None = None, progress: bool = True,
 ) -> tuple[nn.Module, dict]:
-    """The Lipschitz CNN (notebook 06): convolutions operator-normalised and linear layers
-    orthonormalised (Bjorck) while it trains; Adam (one-cycle, peak ``lr``), batch 128, no
-    augmentation, the margin loss (``margin`` in logits, ``temperature``); then frozen into
-    plain weights. Settings chosen on the 8,000-digit subset the course used before: 30
-    epochs gave 95.0% clean and 48% certified at L2 1.58; 45 epochs 95.35% and 49.55%;
-    spectral-norm linear layers instead of Bjorck, 60 epochs, 92.4% and 40%. On the
-    60,000 digits, 15 epochs: 96.46% clean and 53.11% certified at L2 1.58 on the 10,000
-    test digits (with the proven bound 1.0072), short of the 98% the course aims for.
-    Since (scratch runs, not bundled; one thread beside another job): the same net for 40
-    epochs (MaxMin written as b + relu(a - b), a - relu(a - b), the same function; Bjorck
-    started from a scale that bounds the norm and run 6 iterations), 2,619 s: 96.63% clean,
-    55.69% certified at 1.58; four convolutions (32, 32 stride 2, 64, 64 stride 2, as BCOP's
-    and GloRo's larger MNIST nets) and two Bjorck layers of 256, batch 256, 20 epochs, 2,616
-    s: 97.22% clean, certified 92.40% / 81.07% / 56.06% / 32.78% at L2 0.5 / 1.0 / 1.58 / 2.0
-    with the proven bound 1.00652 (the issue's 98.5% and 57% not reached)."""
+    """The Lipschitz CNN (notebook 06): ``LipschitzCNN`` with its 3 x 3 convolutions
+    AOL-rescaled and its 2 x 2 stride-2 convolutions and linear layers orthonormalised
+    (Bjorck) while it trains; Adam (one-cycle, peak ``lr``), batch 128, no augmentation, the
+    margin loss (``margin`` in logits, ``temperature``); then frozen into plain weights.
+
+    History (all on the 10,000 test digits, certified accuracy with the proven bound). The
+    course's first Lipschitz CNN (three convolutions 16, 32 stride 2, 64 stride 2 of 4 x 4,
+    spectral-normalised by power iteration; Bjorck linear layers of 128), 15 epochs:
+    96.46% clean, 53.11% certified at L2 1.58 (bound 1.0072). Scratch runs of it since:
+    40 epochs (2,619 s): 96.63%, 55.69%; four convolutions (32, 32 stride 2, 64, 64 stride
+    2, as BCOP's and GloRo's larger MNIST nets) and two Bjorck layers of 256, batch 256, 20
+    epochs, 2,616 s: 97.22%, 56.06% (bound 1.00652). Spectral normalisation keeps only the
+    largest singular value at 1; replacing it by AOL on stride-1 convolutions and by
+    orthonormal non-overlapping 2 x 2 downsampling gave this recipe (width 16: 3.1 million
+    multiply-adds per digit, the first net's 3.7; an input gradient about 1.06x as dear):
+    25 epochs, 1,146 s at one thread beside another training job, 96.87% clean, 91.82 /
+    81.19 / 57.23 / 33.21% certified at L2 0.5 / 1.0 / 1.58 / 2.0, proven bound 1.0000017:
+    the 57% certified at 1.58 the course aims for, still short of its 98.5% clean (BCOP:
+    98.77% / 56.66%). The same layers at width 32 for the first convolution (32, 32, 32, 64
+    channels), 1,486 s: 97.03% clean, 57.73% certified at 1.58, but an input gradient 1.7x
+    the first net's, which the scoreboard's 90 minutes cannot afford."""
     dev = resolve_device(device)
     x, y, x_test, y_test = _data()
     seed_everything(seed)
@@ -117,10 +123,10 @@ def train_lipschitz_cnn(
     model = model.cpu().eval()
     model.freeze()
     bound = lipschitz_upper_bound(model)
-    radii = [0.0, 0.5, 1.0, 1.58]
+    radii = [0.0, 0.5, 1.0, 1.58, 2.0]
     certified = certified_accuracy(model, x_test, y_test, radii, bound)
     return model, _info(model, losses, x_test, y_test, epochs=epochs, seed=seed, train_images=len(x), margin=margin,
-                        temperature=temperature, lr=lr, lipschitz_upper_bound=round(bound, 4),
+                        temperature=temperature, lr=lr, lipschitz_upper_bound=round(bound, 7),
                         certified_accuracy={str(r): round(float(c), 4) for r, c in zip(radii, certified)})
 
 

@@ -231,7 +231,7 @@ def test_lipschitz_cnn_bound_is_about_one(lipschitz_cnn):
     bound = certainty.lipschitz_upper_bound(lipschitz_cnn)
     assert 0.5 < bound < 1.2
     norms = [n for name, n in certainty.layer_norms(lipschitz_cnn) if name in ("Conv2d", "Linear")]
-    assert len(norms) == 5 and max(norms) < 1.1
+    assert len(norms) == 6 and max(norms) < 1.1
 
 
 def pgd_l2_per_example(model, x, y, eps: torch.Tensor, *, steps: int = 20, restarts: int = 2, seed: int = 0):
@@ -284,13 +284,67 @@ def test_no_certificate_is_beaten(lipschitz_cnn, test_split):
 
 def test_operator_normalized_layers_train_to_norm_one():
     torch.manual_seed(0)
-    model = lipschitz.LipschitzCNN(width=4, hidden=8, constrained=True)
-    model.train()
-    for _ in range(30):  # the persistent power-iteration vectors converge as training calls run
-        model(torch.rand(2, 1, 28, 28))
-    model.eval().freeze()
-    norms = [n for name, n in certainty.layer_norms(model) if name in ("Conv2d", "Linear")]
-    assert all(n == pytest.approx(1.0, abs=0.02) for n in norms)
+    conv = nn.Conv2d(3, 6, 4, stride=2, padding=1)
+    parametrize = torch.nn.utils.parametrize
+    parametrize.register_parametrization(conv, "weight", lipschitz.OperatorNormalized(conv, (3, 14, 14)))
+    conv.train()
+    for _ in range(30):  # the persistent power-iteration vector converges as training calls run
+        conv(torch.rand(2, 3, 14, 14))
+    parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
+    assert certainty.operator_norm_bound(conv, (3, 14, 14)) == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("channels, kernel, size", [((1, 8), 3, 12), ((6, 4), 3, 9), ((5, 10), 5, 8), ((8, 8), 1, 6)])
+def test_aol_rescaling_bounds_every_stride_one_convolution_by_one(channels, kernel, size):
+    """For random kernels of several shapes, the AOL-rescaled convolution (zero padding) is
+    proven at most 1, and not vacuously: it is well above 0, and the same kernel unrescaled
+    is far above 1 (so the test would catch a rescaling that did nothing)."""
+    gen = torch.Generator().manual_seed(kernel * size)
+    for trial in range(3):
+        weight = torch.randn(channels[1], channels[0], kernel, kernel, generator=gen) * (1 + trial)
+        conv = nn.Conv2d(*channels, kernel, padding=kernel // 2, bias=False)
+        shape = (channels[0], size, size)
+        with torch.no_grad():
+            conv.weight.copy_(weight)
+            raw = certainty.operator_norm_bound(conv, shape)
+            conv.weight.copy_(lipschitz.AOLRescaled()(weight))
+        bound = certainty.operator_norm_bound(conv, shape)
+        assert 0.2 < bound <= 1 + 1e-5 and raw > 1.5
+
+
+def test_orthonormalized_kernels_are_isometries_only_where_patches_do_not_overlap():
+    torch.manual_seed(1)
+    ortho = lipschitz.Orthonormalized(12)
+    for layer, shape in ((nn.Linear(40, 12), (40,)), (nn.Linear(9, 30), (9,)),
+                         (nn.Conv2d(4, 12, 2, stride=2), (4, 10, 10)), (nn.Conv2d(8, 8, 2, stride=2), (8, 6, 6))):
+        with torch.no_grad():
+            layer.weight.copy_(ortho(layer.weight * 3))
+        assert certainty.operator_norm_bound(layer, shape) == pytest.approx(1.0, abs=1e-4)
+    overlapping = nn.Conv2d(4, 16, 4, stride=2, padding=1)  # each pixel in up to 4 patches
+    with torch.no_grad():
+        overlapping.weight.copy_(ortho(overlapping.weight))
+    assert certainty.operator_norm_bound(overlapping, (4, 12, 12)) > 1.2
+    with pytest.raises(ValueError, match="iterations"):
+        lipschitz.Orthonormalized(0)
+
+
+def test_the_constrained_lipschitz_cnn_is_bounded_and_freezes_into_the_same_function():
+    torch.manual_seed(0)
+    model = lipschitz.LipschitzCNN(width=2, hidden=8, constrained=True).eval()
+    x = torch.rand(8, 1, 28, 28)
+    with torch.no_grad():
+        before = model(x)
+    model.freeze()
+    assert not any(torch.nn.utils.parametrize.is_parametrized(m) for m in model.modules())
+    assert all(type(m).__name__ != "_TrainingMaxMin" for m in model.modules())
+    with torch.no_grad():
+        assert torch.allclose(model(x), before, atol=1e-6)
+    norms = certainty.layer_norms(model)
+    linear = [n for name, n in norms if name in ("Conv2d", "Linear")]
+    assert len(linear) == 6 and all(n <= 1 + 1e-5 for n in linear)
+    assert all(linear[i] > 0.99 for i in (1, 3, 4, 5))  # the orthonormalised ones (2 x 2 convolutions, linear layers)
+    shell = lipschitz.LipschitzCNN(width=2, hidden=8)
+    shell.load_state_dict(model.state_dict())  # the plain shell a checkpoint loads into
 
 
 def test_lipschitz_cnn_bound_beats_its_slopes(lipschitz_cnn, test_split):
