@@ -11,8 +11,9 @@ layer has operator norm at most 1:
 - ``Orthonormalized`` (Bjorck iteration) on the linear layers and on the 2 x 2 stride-2
   convolutions, whose patches do not overlap, so that the layer's norm is exactly the norm of
   the kernel reshaped into a matrix: all singular values pushed to 1;
-- ``OperatorNormalized`` (weight divided by its power-iterated operator norm) for any
-  other layer: the constraint the course's first Lipschitz CNN used on every convolution.
+- ``OperatorNormalized`` (weight divided by its power-iterated operator norm): the
+  constraint the course's first Lipschitz CNN put on its convolutions, which holds only the
+  largest singular value at 1 (``recipes.train_lipschitz_cnn`` records what it reached).
 
 Activations are MaxMin (1-Lipschitz, gradient-norm preserving). The product of the
 layer norms is then about 1, and ``helpers.certainty.lipschitz_upper_bound`` proves an upper
