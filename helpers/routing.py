@@ -273,6 +273,11 @@ def _block(nodes: int, per_node: int, batch: int) -> int:
     return max(1, min(nodes, CHUNK_ELEMENTS // max(1, per_node * batch)))
 
 
+def _blocks(nodes: int, step: int) -> list[slice]:
+    """The consecutive slices of ``step`` nodes (the last one shorter) that cover ``nodes``."""
+    return [slice(start, min(start + step, nodes)) for start in range(0, nodes, step)]
+
+
 class _RoutedMLP(torch.autograd.Function):
     """out[j] = w2[j] @ relu(w1[j] @ z[wiring[j]] + b1[j]) + b2[j] for every node j, in
     cache-sized blocks of nodes.
@@ -292,21 +297,20 @@ class _RoutedMLP(torch.autograd.Function):
         m, s = wiring.shape
         h, o = w1.shape[1], w2.shape[1]
         z = z.contiguous()
-        hidden = torch.empty(m, h, b, dtype=z.dtype, device=z.device)
         out = torch.empty(m, o, b, dtype=z.dtype, device=z.device)
-        step = _block(m, s * d + h + o, b)
-        for start in range(0, m, step):
-            rows = slice(start, start + step)
+        hidden = []
+        for rows in _blocks(m, _block(m, s * d + 2 * h + o, b)):
             gathered = z.index_select(0, wiring[rows].reshape(-1)).view(-1, s * d, b)
-            torch.baddbmm(b1[rows], w1[rows], gathered, out=hidden[rows]).relu_()
-            torch.baddbmm(b2[rows], w2[rows], hidden[rows], out=out[rows])
-        ctx.save_for_backward(z, w1, w2, wiring, hidden)
+            a = torch.baddbmm(b1[rows], w1[rows], gathered).relu_()
+            torch.baddbmm(b2[rows], w2[rows], a, out=out[rows])
+            hidden.append(a)
+        ctx.save_for_backward(z, w1, w2, wiring, *hidden)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        z, w1, w2, wiring, hidden = ctx.saved_tensors
+        z, w1, w2, wiring, *hidden = ctx.saved_tensors
         n, d, b = z.shape
         m, s = wiring.shape
         h, o = w1.shape[1], w2.shape[1]
@@ -316,10 +320,8 @@ class _RoutedMLP(torch.autograd.Function):
         grad_w1 = torch.empty_like(w1) if need_w1 else None
         grad_b1 = torch.empty(m, h, 1, dtype=z.dtype, device=z.device) if need_b1 else None
         grad_w2 = torch.empty_like(w2) if need_w2 else None
-        step = _block(m, s * d + 2 * h + o, b)
-        for start in range(0, m, step):
-            rows = slice(start, start + step)
-            a, g = hidden[rows], grad[rows]
+        for rows, a in zip(_blocks(m, _block(m, s * d + 2 * h + o, b)), hidden):
+            g = grad[rows]
             if need_w2:
                 torch.bmm(g, a.transpose(1, 2), out=grad_w2[rows])
             # the ReLU's backward, as autograd does it: gradient where the output is > 0, else 0

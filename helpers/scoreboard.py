@@ -34,7 +34,7 @@ from torch import nn
 
 from . import attacks, autoattack, caper, certainty, data, digits, models, robustness, routing, stats, votes
 from .checks import check_choice
-from .env import resolve_device
+from .env import keep_freed_memory, resolve_device
 from .train import predict
 
 __all__ = ["MODELS", "VOTE_MODELS", "LINF", "L2", "CERT_L2", "L0", "Settings", "DEFAULT", "QUICK", "results_dir",
@@ -634,8 +634,10 @@ def _task_name(function: Callable, args: tuple) -> str:
 
 def _run_task(function: Callable, args: tuple, settings: Settings, threads: int, device: str,
               folder: Path | None) -> str:
-    """One task in a worker process with its own share of the cores."""
+    """One task in a worker process with its own share of the cores (and freed memory kept
+    for reuse: ``env.keep_freed_memory``)."""
     torch.set_num_threads(threads)
+    keep_freed_memory()
     kwargs = {"folder": folder} if function is certificate_task else {"folder": folder, "device": device}
     function(*args, settings, **kwargs)
     return f"{args[0]}: {_task_name(function, args)}"
